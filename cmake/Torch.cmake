@@ -14,6 +14,12 @@ if(NOT ZEROPLAN_WITH_TORCH STREQUAL "OFF")
       list(APPEND CMAKE_PREFIX_PATH "${_torch_prefix}")
     endif()
   endif()
+  # The CUDA build of torch probes the installed GPUs at configure time unless told the
+  # architectures; the build machines have the CUDA toolkit but no GPU. 9.0 = H100/H200.
+  if(NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST} AND NOT TORCH_CUDA_ARCH_LIST)
+    set(TORCH_CUDA_ARCH_LIST "9.0")
+  endif()
+  set(CMAKE_CUDA_STANDARD 17)
   if(ZEROPLAN_WITH_TORCH STREQUAL "ON")
     find_package(Torch REQUIRED)
   else()

@@ -1,0 +1,21 @@
+#pragma once
+// The memory model: every byte per GPU rank and per node CPU for one candidate.
+// One named function per component, each with its derivation beside it (memory_model.cc).
+#include "planner/candidate.h"
+#include "planner/memory_breakdown.h"
+#include "planner/step_time_model.h"
+
+namespace zeroplan {
+
+// Per-rank GPU and per-node CPU memory of `candidate` at its peak.
+MemoryBreakdown estimate_memory(const PlanContext& context, const Candidate& candidate);
+
+// DeepSpeed 0.19's own estimator for the same configuration (GPU per rank, CPU per node):
+// estimate_zero2_model_states_mem_needs for stages 0-2, estimate_zero3_model_states_mem_needs for 3,
+// additional_buffer_factor 1.5, zero_init true. It counts model states only.
+DeepSpeedEstimate deepspeed_estimate(const PlanContext& context, const Candidate& candidate);
+
+// Usable GPU bytes for a candidate: headroom_fraction * memory_bytes.
+std::uint64_t usable_gpu_bytes(const PlanContext& context);
+
+}  // namespace zeroplan
