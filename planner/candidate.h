@@ -23,6 +23,7 @@ struct Candidate {
   std::uint64_t prefetch_bucket_size = 50000000;    // stage3_prefetch_bucket_size, elements
   std::uint64_t max_live_parameters = 1000000000;   // stage3_max_live_parameters, elements
   std::uint64_t param_persistence_threshold = 100000;  // stage3_param_persistence_threshold, elements
+  std::uint64_t max_reuse_distance = 1000000000;     // stage3_max_reuse_distance, elements
 };
 
 const char* offload_name(OffloadDevice d);  // "none" | "cpu"

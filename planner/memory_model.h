@@ -15,6 +15,18 @@ MemoryBreakdown estimate_memory(const PlanContext& context, const Candidate& can
 // additional_buffer_factor 1.5, zero_init true. It counts model states only.
 DeepSpeedEstimate deepspeed_estimate(const PlanContext& context, const Candidate& candidate);
 
+// Overhead per rank: CUDA context + NCCL buffers (dp > 1) + allocator fragmentation x (activations +
+// buffers), with the GPU preset's named constants.
+std::uint64_t overhead_bytes(const GpuSpec& gpu, std::int64_t dp, std::uint64_t activations,
+                             std::uint64_t buffers);
+
+// What one node's host memory must hold for `memory`: the CPU side (offloaded states of the node's
+// ranks). For CPU devices the ranks' own memory is host memory too, so it is added once per rank:
+//   gpu:  memory.cpu.total()
+//   cpu:  memory.cpu.total() + gpus_per_node * memory.gpu.total()
+// Offloaded states are in memory.cpu only (the rank's side holds none of them), so nothing counts twice.
+std::uint64_t node_host_bytes(const PlanContext& context, const MemoryBreakdown& memory);
+
 // Usable GPU bytes for a candidate: headroom_fraction * memory_bytes.
 std::uint64_t usable_gpu_bytes(const PlanContext& context);
 

@@ -1,0 +1,66 @@
+#pragma once
+// Crash-safe checkpoint directories (pure C++: POSIX + nlohmann/json).
+//
+// Writing: files go into PARENT/.NAME.tmp-PID/, each fsync'ed; manifest.json is written last (its
+// presence is the completion marker) with every file's size and 64-bit checksum; then the temp dir
+// is fsync'ed and renamed to PARENT/NAME, and PARENT is fsync'ed. A crash at any point leaves either
+// no PARENT/NAME or a complete one; a leftover .tmp dir is never read.
+// `latest` (PARENT/latest, one line: NAME) is replaced atomically (write latest.tmp, fsync, rename).
+//
+// Reading: the manifest must parse and carry the format tag, and every file must have the recorded
+// size and checksum; anything else is an InputError naming the file ("corrupt or incomplete").
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace zeroplan::executor {
+
+inline constexpr const char* kCheckpointFormat = "zeroplan.checkpoint/v1";
+
+// 64-bit checksum of a byte range (word-wise multiply-xorshift; detects truncation and bit flips,
+// not an adversary). `seed` chains calls over consecutive chunks.
+std::uint64_t checksum64(const void* data, std::size_t bytes, std::uint64_t seed = 0);
+
+class AtomicDirWriter {
+ public:
+  AtomicDirWriter(std::string parent, std::string name);  // creates the temp dir
+  ~AtomicDirWriter();                                      // removes the temp dir unless committed
+  AtomicDirWriter(const AtomicDirWriter&) = delete;
+  AtomicDirWriter& operator=(const AtomicDirWriter&) = delete;
+
+  void write_file(const std::string& file, const void* data, std::size_t bytes);
+  // Writes manifest.json {format, files, meta}, fsyncs and renames into place. An existing
+  // PARENT/NAME is replaced (moved aside, then removed after the rename).
+  std::string commit(const nlohmann::json& meta);
+
+ private:
+  std::string parent_, name_, tmp_;
+  nlohmann::json files_ = nlohmann::json::object();
+  bool committed_ = false;
+};
+
+// Atomically points PARENT/latest at NAME.
+void write_latest_pointer(const std::string& parent, const std::string& name);
+
+// A checkpoint directory (holding manifest.json), or a folder with a `latest` file (a run's
+// checkpoints/ folder, or a run dir whose checkpoints/latest exists) -> the checkpoint directory.
+std::string resolve_checkpoint_dir(const std::string& path);
+
+class CheckpointDirReader {
+ public:
+  explicit CheckpointDirReader(std::string dir);  // reads and checks manifest.json
+  const nlohmann::json& meta() const { return meta_; }
+  const std::string& dir() const { return dir_; }
+  bool has_file(const std::string& file) const { return files_.contains(file); }
+  std::size_t file_bytes(const std::string& file) const;
+  // Reads exactly `bytes` into data; checks the size and checksum recorded in the manifest.
+  void read_file(const std::string& file, void* data, std::size_t bytes) const;
+
+ private:
+  std::string dir_;
+  nlohmann::json files_, meta_;
+};
+
+}  // namespace zeroplan::executor

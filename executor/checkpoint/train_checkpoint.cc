@@ -1,0 +1,93 @@
+#include "executor/checkpoint/train_checkpoint.h"
+
+#include <fmt/format.h>
+
+#include "executor/checkpoint/atomic_dir.h"
+#include "planner/error.h"
+
+namespace zeroplan::executor {
+
+namespace {
+
+std::string buffer_file(const StateBuffer& b, int rank) { return fmt::format("{}.rank{}.f32", b.name, rank); }
+
+}  // namespace
+
+std::string save_train_checkpoint(const std::string& checkpoints_dir, const TrainerState& state,
+                                  OptimizerEngine& engine, const nlohmann::json& run_fingerprint) {
+  const std::string name = fmt::format("step_{:08d}", state.step);
+  AtomicDirWriter writer(checkpoints_dir, name);
+  for (const StateBuffer& b : engine.state_buffers())
+    writer.write_file(buffer_file(b, engine.rank()), b.data, static_cast<std::size_t>(b.numel) * sizeof(float));
+  writer.write_file("rng_state.bin", state.rng_state.data(), state.rng_state.size());
+
+  const EngineScalarState es = engine.scalar_state();
+  nlohmann::json meta;
+  meta["run"] = run_fingerprint;
+  meta["trainer"] = {{"step", state.step},
+                     {"skipped_steps", state.skipped_steps},
+                     {"epoch", state.position.epoch},
+                     {"index", state.position.index},
+                     {"lr_last_batch_iteration", state.lr_last_batch_iteration}};
+  meta["engine"] = {{"adam_step", es.adam_step},
+                    {"world", engine.world()},
+                    {"num_parameters", engine.num_parameters()},
+                    {"loss_scale", es.scaler.cur_scale},
+                    {"scaler_cur_iter", es.scaler.cur_iter},
+                    {"scaler_last_overflow_iter", es.scaler.last_overflow_iter},
+                    {"scaler_cur_hysteresis", es.scaler.cur_hysteresis}};
+  const std::string dir = writer.commit(meta);
+  write_latest_pointer(checkpoints_dir, name);
+  return dir;
+}
+
+TrainerState load_train_checkpoint(const std::string& path, OptimizerEngine& engine,
+                                   const nlohmann::json& run_fingerprint) {
+  const std::string dir = resolve_checkpoint_dir(path);
+  const CheckpointDirReader reader(dir);
+  const nlohmann::json& meta = reader.meta();
+  const std::string manifest = dir + "/manifest.json";
+  try {
+    const nlohmann::json& saved = meta.at("run");
+    for (const auto& [key, value] : run_fingerprint.items()) {
+      if (!saved.contains(key))
+        throw InputError(manifest + ": field \"run." + key + "\" is missing (checkpoint from another version?)");
+      if (saved[key] != value)
+        throw InputError(fmt::format("{}: checkpoint was saved with {} = {}, this run has {} (resume needs the same)",
+                                     manifest, key, saved[key].dump(), value.dump()));
+    }
+    const nlohmann::json& e = meta.at("engine");
+    if (e.at("world").get<int>() != engine.world() ||
+        e.at("num_parameters").get<std::int64_t>() != engine.num_parameters())
+      throw InputError(manifest + ": checkpoint has " + e.at("num_parameters").dump() + " parameters on " +
+                       e.at("world").dump() + " ranks; this run has " + std::to_string(engine.num_parameters()) +
+                       " on " + std::to_string(engine.world()));
+
+    for (const StateBuffer& b : engine.state_buffers())
+      reader.read_file(buffer_file(b, engine.rank()), b.data, static_cast<std::size_t>(b.numel) * sizeof(float));
+    TrainerState s;
+    s.rng_state.resize(reader.file_bytes("rng_state.bin"));
+    reader.read_file("rng_state.bin", s.rng_state.data(), s.rng_state.size());
+
+    EngineScalarState es;
+    es.adam_step = e.at("adam_step").get<std::int64_t>();
+    es.scaler.cur_scale = e.at("loss_scale").get<double>();
+    es.scaler.cur_iter = e.at("scaler_cur_iter").get<std::int64_t>();
+    es.scaler.last_overflow_iter = e.at("scaler_last_overflow_iter").get<std::int64_t>();
+    es.scaler.cur_hysteresis = e.at("scaler_cur_hysteresis").get<std::int64_t>();
+    engine.set_scalar_state(es);
+    engine.refresh_parameters();
+
+    const nlohmann::json& t = meta.at("trainer");
+    s.step = t.at("step").get<std::int64_t>();
+    s.skipped_steps = t.at("skipped_steps").get<std::int64_t>();
+    s.position.epoch = t.at("epoch").get<std::int64_t>();
+    s.position.index = t.at("index").get<std::int64_t>();
+    s.lr_last_batch_iteration = t.at("lr_last_batch_iteration").get<std::int64_t>();
+    return s;
+  } catch (const nlohmann::json::exception& ex) {
+    throw InputError(manifest + ": corrupt checkpoint metadata (" + std::string(ex.what()) + ")");
+  }
+}
+
+}  // namespace zeroplan::executor

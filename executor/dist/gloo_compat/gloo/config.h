@@ -1,0 +1,2 @@
+#pragma once
+// zeroplan gloo_compat (see ../README.md).

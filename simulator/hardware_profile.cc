@@ -1,0 +1,104 @@
+#include "simulator/hardware_profile.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "planner/error.h"
+#include "planner/json_fields.h"
+
+namespace zeroplan::sim {
+
+namespace {
+
+std::optional<double> positive(JsonFields& f, const std::string& key) {
+  if (!f.has(key)) return std::nullopt;
+  const double v = f.number(key);
+  if (!(v > 0)) f.fail(key, fmt::format("must be > 0 (got {})", v));
+  return v;
+}
+
+}  // namespace
+
+std::optional<double> HardwareProfile::matmul_tflops(Precision p) const {
+  switch (p) {
+    case Precision::kBf16: return matmul_bf16_tflops;
+    case Precision::kFp16: return matmul_fp16_tflops;
+    case Precision::kFp32: return matmul_fp32_tflops;
+  }
+  return std::nullopt;
+}
+
+HardwareProfile parse_hardware_profile(const nlohmann::json& json, const std::string& source) {
+  if (!json.is_object()) throw InputError(fmt::format("{}: a hardware profile must be a JSON object", source));
+  JsonFields f(json, source);
+  HardwareProfile p;
+  p.source = source;
+  const std::string schema = f.string("schema");
+  if (schema != kHardwareProfileSchema) {
+    f.fail("schema", fmt::format("is \"{}\"; expected \"{}\"", schema, kHardwareProfileSchema));
+  }
+  p.machine = f.optional_string("machine", "");
+  p.backend = f.optional_string("backend", "");
+  if (!p.backend.empty() && p.backend != "gloo" && p.backend != "nccl") {
+    f.fail("backend", fmt::format("is \"{}\"; expected gloo or nccl", p.backend));
+  }
+  if (f.has("matmul_tflops")) {
+    JsonFields m = f.object("matmul_tflops");
+    p.matmul_bf16_tflops = positive(m, "bf16");
+    p.matmul_fp16_tflops = positive(m, "fp16");
+    p.matmul_fp32_tflops = positive(m, "fp32");
+    m.reject_unknown();
+  }
+  p.matmul_efficiency = positive(f, "matmul_efficiency");
+  if (p.matmul_efficiency && *p.matmul_efficiency > 1) f.fail("matmul_efficiency", "must be <= 1 (a fraction of peak)");
+  p.cpu_adam_params_per_s = positive(f, "cpu_adam_params_per_s");
+  p.host_memory_GBps = positive(f, "host_memory_GBps");
+  p.pcie_h2d_GBps = positive(f, "pcie_h2d_GBps");
+  p.pcie_d2h_GBps = positive(f, "pcie_d2h_GBps");
+  if (f.has("collectives")) {
+    const nlohmann::json& list = f.raw("collectives");
+    if (!list.is_array()) f.fail("collectives", "must be a list");
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string prefix = fmt::format("collectives[{}]", i);
+      if (!list[i].is_object()) throw InputError(fmt::format("{}: field \"{}\" must be an object", source, prefix));
+      JsonFields c(list[i], source, prefix);
+      CollectiveMeasurement m;
+      m.op = parse_op(c.string("op"), fmt::format("{}: field \"{}.op\"", source, prefix));
+      m.ranks = static_cast<int>(c.positive_integer("ranks"));
+      const nlohmann::json& points = c.raw("points");
+      if (!points.is_array() || points.empty()) c.fail("points", "must be a non-empty list");
+      std::vector<std::pair<double, double>> pts;
+      for (size_t k = 0; k < points.size(); ++k) {
+        const std::string pp = fmt::format("{}.points[{}]", prefix, k);
+        if (!points[k].is_object()) throw InputError(fmt::format("{}: field \"{}\" must be an object", source, pp));
+        JsonFields q(points[k], source, pp);
+        const double bytes = q.number("bytes");
+        const double t = q.number("time_s");
+        if (!(bytes > 0)) q.fail("bytes", "must be > 0");
+        if (!(t > 0)) q.fail("time_s", "must be > 0");
+        q.reject_unknown();
+        pts.emplace_back(bytes, t);
+      }
+      std::sort(pts.begin(), pts.end());
+      for (size_t k = 1; k < pts.size(); ++k) {
+        if (pts[k].first == pts[k - 1].first) c.fail("points", fmt::format("has two points at {} bytes", pts[k].first));
+      }
+      for (auto& [b, t] : pts) {
+        m.bytes.push_back(b);
+        m.time_s.push_back(t);
+      }
+      c.reject_unknown();
+      p.collectives.push_back(std::move(m));
+    }
+  }
+  f.reject_unknown();
+  return p;
+}
+
+HardwareProfile load_hardware_profile(const std::string& path) {
+  return parse_hardware_profile(read_json_file(path), path);
+}
+
+}  // namespace zeroplan::sim

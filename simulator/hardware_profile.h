@@ -1,0 +1,49 @@
+#pragma once
+// A hardware profile: what `zeroplan calibrate` measures on a machine, read by `plan` and `simulate`
+// (--hardware-profile FILE) so predictions come from measurements instead of datasheets. Every field but
+// "schema" is optional; what is present overrides the datasheet figure, what is absent keeps it.
+//
+//   {"schema": "zeroplan.hardware_profile/v1",
+//    "machine": "free text: host, GPU, driver",             optional
+//    "backend": "gloo" | "nccl",                            optional (what the collectives were timed with)
+//    "matmul_tflops": {"bf16": 612.0, "fp16": 610.0, "fp32": 0.41},   achieved dense matmul rate by precision
+//    "matmul_efficiency": 0.62,                             fraction of the datasheet peak (used when the
+//                                                           precision has no matmul_tflops entry)
+//    "cpu_adam_params_per_s": 2.1e9,                        AdamW updates per second, whole node (all cores)
+//    "host_memory_GBps": 38.5,                              sustained host copy bandwidth, per socket
+//    "pcie_h2d_GBps": 24.1, "pcie_d2h_GBps": 25.3,          pinned host<->device per GPU (min of both is used)
+//    "collectives": [{"op": "all_reduce", "ranks": 2,
+//                     "points": [{"bytes": 4096, "time_s": 2.1e-5}, ...]}]}   time vs size, sorted or not
+//
+// Unknown keys, non-positive numbers and malformed points are InputErrors naming the file and field.
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "planner/training_spec.h"
+#include "simulator/collective.h"
+
+namespace zeroplan::sim {
+
+inline constexpr const char* kHardwareProfileSchema = "zeroplan.hardware_profile/v1";
+
+struct HardwareProfile {
+  std::string source;  // file it was read from
+  std::string machine;
+  std::string backend;
+  std::optional<double> matmul_bf16_tflops, matmul_fp16_tflops, matmul_fp32_tflops;
+  std::optional<double> matmul_efficiency;
+  std::optional<double> cpu_adam_params_per_s;
+  std::optional<double> host_memory_GBps;
+  std::optional<double> pcie_h2d_GBps, pcie_d2h_GBps;
+  std::vector<CollectiveMeasurement> collectives;
+
+  std::optional<double> matmul_tflops(Precision p) const;
+};
+
+HardwareProfile parse_hardware_profile(const nlohmann::json& json, const std::string& source);
+HardwareProfile load_hardware_profile(const std::string& path);
+
+}  // namespace zeroplan::sim

@@ -1,0 +1,412 @@
+#include "simulator/step_simulator.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "planner/error.h"
+#include "simulator/topology_presets.h"
+
+namespace zeroplan::sim {
+
+namespace {
+
+double peak_flops(const PlanContext& context) {
+  const GpuSpec& gpu = context.cluster.gpu;
+  double tflops = 0;
+  const char* field = "";
+  switch (context.training.precision) {
+    case Precision::kBf16: tflops = gpu.peak_bf16_tflops; field = "peak_bf16_tflops"; break;
+    case Precision::kFp16: tflops = gpu.peak_fp16_tflops; field = "peak_fp16_tflops"; break;
+    case Precision::kFp32: tflops = gpu.peak_fp32_tflops; field = "peak_fp32_tflops"; break;
+  }
+  if (!(tflops > 0)) {
+    throw InputError(fmt::format("{}: field \"{}\" is 0: this GPU has no {} peak (choose another --precision)",
+                                 gpu.name, field, precision_name(context.training.precision)));
+  }
+  return tflops * 1e12;
+}
+
+// Achieved compute rate: a measured matmul rate for this precision, else peak x efficiency.
+double compute_flops_per_s(const PlanContext& context, const SimulationOptions& options) {
+  if (options.profile) {
+    if (auto t = options.profile->matmul_tflops(context.training.precision)) return *t * 1e12;
+    if (options.profile->matmul_efficiency) return peak_flops(context) * *options.profile->matmul_efficiency;
+  }
+  return peak_flops(context) * options.matmul_efficiency;
+}
+
+// The event engine: a compute stream, one FIFO communication stream, a host stream. Collectives are
+// grouped for the summary by (purpose, op, size).
+class Engine {
+ public:
+  Engine(const CollectiveModel& collectives, bool trace, SimulationResult& result)
+      : collectives_(collectives), trace_(trace), result_(result) {}
+
+  double compute_free = 0;
+  double comm_free = 0;
+  double host_free = 0;
+
+  // Runs `seconds` of compute starting no earlier than `ready`; returns its end.
+  double compute(double ready, double seconds, const char* name, int module) {
+    const double start = std::max(compute_free, ready);
+    compute_free = start + seconds;
+    if (trace_) result_.trace.push_back({name, "compute", start, seconds, fmt::format("module {}", module)});
+    return compute_free;
+  }
+
+  // Enqueues a collective issued at `issue`; returns its end.
+  double collective(double issue, CollectiveOp op, double bytes, const char* purpose) {
+    if (bytes <= 0 || collectives_.ranks() <= 1) return issue;
+    const CollectiveEstimate e = collectives_.estimate(op, bytes);
+    const double start = std::max(comm_free, issue);
+    comm_free = start + e.time_s;
+    result_.comm_busy_s += e.time_s;
+    result_.comm_bytes_per_gpu[op_name(op)] += bytes_sent_per_rank(op, bytes, collectives_.ranks());
+    CollectiveSummary& s = summary(purpose, op, bytes, e);
+    s.count += 1;
+    s.time_s += e.time_s;
+    if (trace_) {
+      result_.trace.push_back({fmt::format("{} {}", op_name(op), purpose), "comm", start, e.time_s,
+                               fmt::format("{:.0f} bytes, {} {}", bytes, e.measured ? "measured" : algorithm_name(e.algorithm),
+                                           e.measured ? "" : protocol_name(e.protocol))});
+    }
+    return comm_free;
+  }
+
+  // A host <-> device copy on the communication stream (stage 3 parameter upload before its gather).
+  double copy_on_comm(double issue, double seconds, const char* name) {
+    const double start = std::max(comm_free, issue);
+    comm_free = start + seconds;
+    result_.param_offload_s += seconds;
+    if (trace_) result_.trace.push_back({name, "comm", start, seconds, ""});
+    return comm_free;
+  }
+
+  // Work on the host stream (PCIe copies at the boundary, CPU Adam).
+  double host(double ready, double seconds, const char* name) {
+    const double start = std::max(host_free, ready);
+    host_free = start + seconds;
+    if (trace_ && seconds > 0) result_.trace.push_back({name, "host", start, seconds, ""});
+    return host_free;
+  }
+
+ private:
+  CollectiveSummary& summary(const char* purpose, CollectiveOp op, double bytes, const CollectiveEstimate& e) {
+    for (CollectiveSummary& s : result_.collectives) {
+      if (s.bytes == bytes && s.op == op_name(op) && s.purpose == purpose) return s;
+    }
+    CollectiveSummary s;
+    s.op = op_name(op);
+    s.algorithm = e.measured ? "measured" : algorithm_name(e.algorithm);
+    s.purpose = purpose;
+    s.bytes = bytes;
+    result_.collectives.push_back(s);
+    return result_.collectives.back();
+  }
+
+  const CollectiveModel& collectives_;
+  bool trace_;
+  SimulationResult& result_;
+};
+
+}  // namespace
+
+ModuleCosts module_costs(const ModelSpec& m, std::int64_t seq_len, std::uint64_t persistence_threshold) {
+  const ParamCounts counts = count_params(m);
+  const double h = static_cast<double>(m.hidden_size);
+  const double head_dim = m.head_dim > 0 ? static_cast<double>(m.head_dim) : h / std::max<std::int64_t>(m.num_attention_heads, 1);
+  const double d_attn = static_cast<double>(m.num_attention_heads) * head_dim;
+  const double s = static_cast<double>(seq_len);
+  // Parameters below the persistence threshold stay gathered in stage 3 (DeepSpeed's
+  // stage3_param_persistence_threshold): in a decoder layer the RMSNorm weights and small biases.
+  double layer_persistent = 0;
+  const std::string layer0 = "model.layers.0.";
+  double final_norm_persistent = 0;
+  for (const TensorShape& t : model_tensors(m)) {
+    const double n = static_cast<double>(t.numel());
+    if (n > static_cast<double>(persistence_threshold)) continue;
+    if (t.name.rfind(layer0, 0) == 0) layer_persistent += n;
+    if (t.name == "model.norm.weight") final_norm_persistent += n;
+  }
+
+  ModuleCosts c;
+  c.total_params = static_cast<double>(counts.total);
+  // Embedding: a lookup, no matmul FLOPs.
+  c.params.push_back(static_cast<double>(counts.embedding));
+  c.gathered_params.push_back(static_cast<double>(counts.embedding));
+  c.forward_flops_per_token.push_back(0);
+  c.is_layer.push_back(false);
+  // A decoder layer, forward per token: 2 FLOPs per weight (multiply-add) + attention scores:
+  // Q.K^T and scores.V, 2 x 2 x s x d_attn (Korthikanti et al. 2022, no causal halving).
+  const double layer_flops = 2.0 * static_cast<double>(counts.per_layer) + 4.0 * s * d_attn;
+  for (std::int64_t l = 0; l < m.num_hidden_layers; ++l) {
+    c.params.push_back(static_cast<double>(counts.per_layer));
+    c.gathered_params.push_back(static_cast<double>(counts.per_layer) - layer_persistent);
+    c.forward_flops_per_token.push_back(layer_flops);
+    c.is_layer.push_back(true);
+  }
+  // Head: final norm + lm_head (the tied embedding's matmul when tied; it stays gathered between uses).
+  const double head_params = static_cast<double>(counts.lm_head + counts.final_norm);
+  c.params.push_back(head_params);
+  c.gathered_params.push_back(head_params - final_norm_persistent);
+  c.forward_flops_per_token.push_back(2.0 * static_cast<double>(m.vocab_size) * h);
+  c.is_layer.push_back(false);
+  // Model FLOPs per token, forward + backward (backward = 2 x forward): 3 x sum of forward FLOPs.
+  for (double f : c.forward_flops_per_token) c.model_flops_per_token += 3.0 * f;
+  return c;
+}
+
+ClusterModel::ClusterModel(const ClusterSpec& cluster, int dp, const SimulationOptions& options) {
+  TopologyLayout layout = layout_for(cluster);
+  if (options.profile && options.profile->host_memory_GBps) layout.host_memory_GBps = *options.profile->host_memory_GBps;
+  ClusterSpec spec = cluster;
+  if (options.profile && (options.profile->pcie_h2d_GBps || options.profile->pcie_d2h_GBps)) {
+    const double h2d = options.profile->pcie_h2d_GBps.value_or(1e300);
+    const double d2h = options.profile->pcie_d2h_GBps.value_or(1e300);
+    spec.gpu.pcie_bandwidth_GBps = std::min(h2d, d2h);
+  }
+  topology_ = std::make_unique<Topology>(spec, layout);
+  std::vector<CollectiveMeasurement> measured;
+  if (options.profile) measured = options.profile->collectives;
+  collectives_ = std::make_unique<CollectiveModel>(*topology_, dp, options.link_efficiency, std::move(measured));
+  // Every GPU of a node copies at once: the shared PCIe switch uplinks and host memory set the pace.
+  const int local = std::min(dp, cluster.gpus_per_node);
+  std::vector<Flow> down, up;
+  for (int r = 0; r < local; ++r) {
+    down.push_back({r, -1, 1.0});
+    up.push_back({-1, r, 1.0});
+  }
+  d2h_s_per_byte_ = analyze_pattern(*topology_, down, options.link_efficiency).seconds_per_byte;
+  h2d_s_per_byte_ = analyze_pattern(*topology_, up, options.link_efficiency).seconds_per_byte;
+}
+
+SimulationResult simulate_step(const PlanContext& context, const Candidate& cand, const ClusterModel& cluster,
+                               const ModuleCosts& mod, const SimulationOptions& options) {
+  ZP_ASSERT(cand.zero_stage >= 0 && cand.zero_stage <= 3, "zero_stage must be 0..3");
+  if (cand.micro_batch < 1 || cand.grad_accum < 1 || cand.dp < 1) {
+    throw InputError(fmt::format("candidate: micro_batch, grad_accum and dp must be >= 1 (got {}, {}, {})",
+                                 cand.micro_batch, cand.grad_accum, cand.dp));
+  }
+  if (cand.dp != cluster.collectives().ranks()) {
+    throw InputError(fmt::format("candidate dp {} does not match the {} ranks the cluster model was built for",
+                                 cand.dp, cluster.collectives().ranks()));
+  }
+  SimulationResult r;
+  Engine eng(cluster.collectives(), options.trace, r);
+  const TrainingSpec& tr = context.training;
+  const int stage = cand.zero_stage;
+  const double n = static_cast<double>(cand.dp);
+  const double elem = compute_dtype_bytes(tr.precision);  // bytes per communicated element
+  const double tokens = static_cast<double>(cand.micro_batch) * static_cast<double>(tr.seq_len);  // per micro-step
+  const double rate = compute_flops_per_s(context, options);
+  const int M = static_cast<int>(mod.params.size());
+  const bool overlap = stage == 0 || cand.overlap_comm;  // stage 0: DDP-style, always overlapped
+  const bool offload_opt = cand.offload_optimizer == OffloadDevice::kCpu && stage >= 1;
+  const bool offload_param = cand.offload_param == OffloadDevice::kCpu && stage == 3;
+  const double reduce_bucket = static_cast<double>(std::max<std::uint64_t>(cand.reduce_bucket_size, 1));
+
+  // Stage 3 prefetch depth in modules: how far ahead of compute gathers may run, bounded by the prefetch
+  // bucket and the live-parameter cap. 0 = fetch on demand (no prefetch).
+  int prefetch_modules = 0;
+  if (stage == 3 && cand.prefetch_bucket_size > 0 && M > 2) {
+    const double layer = mod.gathered_params[1];
+    const double by_bucket = std::floor(static_cast<double>(cand.prefetch_bucket_size) / std::max(layer, 1.0));
+    const double by_live = std::floor(static_cast<double>(cand.max_live_parameters) / std::max(layer, 1.0)) - 1;
+    prefetch_modules = static_cast<int>(std::clamp(std::min(by_bucket, by_live), 1.0, static_cast<double>(M)));
+  }
+
+  std::vector<double> gather_done(M, 0.0);
+  std::vector<bool> gathered(M, false);
+  auto issue_gather = [&](int i, double issue, const char* purpose) {
+    if (gathered[i] || mod.gathered_params[i] <= 0) {
+      gathered[i] = true;
+      return;
+    }
+    gathered[i] = true;
+    if (offload_param) {
+      const double upload_s = mod.params[i] / n * elem * cluster.h2d_s_per_byte();
+      issue = eng.copy_on_comm(issue, upload_s, "param upload (offload_param)");
+    }
+    gather_done[i] = eng.collective(issue, CollectiveOp::kAllGather, mod.gathered_params[i] * elem, purpose);
+  };
+
+  auto micro_step = [&](bool boundary) {
+    // ---- forward
+    std::fill(gathered.begin(), gathered.end(), false);
+    std::fill(gather_done.begin(), gather_done.end(), 0.0);
+    for (int i = 0; i < M; ++i) {
+      double ready = eng.compute_free;
+      if (stage == 3) {
+        // On demand when nothing was prefetched; then prefetch the next modules while this one computes.
+        issue_gather(i, eng.compute_free, "forward param gather");
+        ready = std::max(ready, gather_done[i]);
+      }
+      const double start = std::max(eng.compute_free, ready);
+      if (stage == 3) {
+        for (int j = i + 1; j <= std::min(M - 1, i + prefetch_modules); ++j) issue_gather(j, start, "forward param gather");
+      }
+      const double f_s = mod.forward_flops_per_token[i] * tokens / rate;
+      eng.compute(ready, f_s, "forward", i);
+      r.forward_s += f_s;
+    }
+    // ---- backward (reverse module order)
+    std::fill(gathered.begin(), gathered.end(), false);
+    std::fill(gather_done.begin(), gather_done.end(), 0.0);
+    const bool reduce_now = stage == 3 || boundary;  // stages 0-2 reduce at the accumulation boundary only
+    const CollectiveOp grad_op = stage == 0 ? CollectiveOp::kAllReduce : CollectiveOp::kReduceScatter;
+    const char* grad_purpose = stage == 0 ? "gradient all-reduce" : "gradient reduce-scatter";
+    double bucket = 0;  // gradient elements waiting in the bucket
+    auto flush = [&](double at) {
+      if (bucket <= 0) return;
+      const double end = eng.collective(at, grad_op, bucket * elem, grad_purpose);
+      if (offload_opt && stage == 3) {
+        // Stage 3 + optimizer offload: the reduced partition goes to the host after every micro-step.
+        const double d2h_s = bucket / n * elem * cluster.d2h_s_per_byte();
+        eng.host(end, d2h_s, "gradient partition to host");  // hidden unless it delays the boundary
+      }
+      if (!overlap) eng.compute_free = std::max(eng.compute_free, end);  // backward waits for its bucket
+      bucket = 0;
+    };
+    for (int i = M - 1; i >= 0; --i) {
+      double ready = eng.compute_free;
+      if (stage == 3) {
+        issue_gather(i, eng.compute_free, "backward param gather");
+        ready = std::max(ready, gather_done[i]);
+      }
+      const double start = std::max(eng.compute_free, ready);
+      if (stage == 3) {
+        for (int j = i - 1; j >= std::max(0, i - prefetch_modules); --j) issue_gather(j, start, "backward param gather");
+      }
+      double b_s = 2.0 * mod.forward_flops_per_token[i] * tokens / rate;
+      if (cand.activation_checkpointing && mod.is_layer[i]) {
+        const double re_s = mod.forward_flops_per_token[i] * tokens / rate;
+        r.recompute_s += re_s;
+        b_s += re_s;
+      }
+      const double end = eng.compute(ready, b_s, "backward", i);
+      r.backward_s += b_s;
+      if (reduce_now) {
+        // DeepSpeed's rule: a gradient that would overflow the bucket first sends the bucket.
+        if (bucket > 0 && bucket + mod.params[i] > reduce_bucket) flush(end);
+        bucket += mod.params[i];
+      }
+    }
+    if (reduce_now) flush(eng.compute_free);
+  };
+
+  const std::int64_t gas = cand.grad_accum;
+  // Without a trace, the micro-steps between the second and the boundary repeat the second's pattern:
+  // simulate it once and advance every clock and counter by the remaining copies.
+  const bool fast_forward = !options.trace && gas > 3;
+  for (std::int64_t k = 0; k < gas; ++k) {
+    const bool boundary = k == gas - 1;
+    if (fast_forward && k == 2) {
+      const SimulationResult before = r;
+      const double t0 = eng.compute_free;
+      const double c0 = eng.comm_free;
+      micro_step(false);
+      const double copies = static_cast<double>(gas - 3);  // micro-steps 2 .. gas-2
+      const double dt = eng.compute_free - t0;
+      const double dc = eng.comm_free - c0;
+      eng.compute_free += dt * (copies - 1);
+      eng.comm_free += dc * (copies - 1);
+      eng.host_free = std::max(eng.host_free, eng.comm_free);
+      r.forward_s += (r.forward_s - before.forward_s) * (copies - 1);
+      r.backward_s += (r.backward_s - before.backward_s) * (copies - 1);
+      r.recompute_s += (r.recompute_s - before.recompute_s) * (copies - 1);
+      r.comm_busy_s += (r.comm_busy_s - before.comm_busy_s) * (copies - 1);
+      r.param_offload_s += (r.param_offload_s - before.param_offload_s) * (copies - 1);
+      for (auto& [key, v] : r.comm_bytes_per_gpu) {
+        auto it = before.comm_bytes_per_gpu.find(key);
+        v += (v - (it == before.comm_bytes_per_gpu.end() ? 0.0 : it->second)) * (copies - 1);
+      }
+      for (CollectiveSummary& s : r.collectives) {
+        const CollectiveSummary* old = nullptr;
+        for (const CollectiveSummary& o : before.collectives) {
+          if (o.op == s.op && o.purpose == s.purpose && o.bytes == s.bytes) old = &o;
+        }
+        s.count += (s.count - (old ? old->count : 0)) * static_cast<std::int64_t>(copies - 1);
+        s.time_s += (s.time_s - (old ? old->time_s : 0)) * (copies - 1);
+      }
+      k = gas - 2;
+      continue;
+    }
+    micro_step(boundary);
+  }
+
+  // ---- the optimizer step: wait for every reduction, then small all-reduces, offload, Adam, all-gather.
+  double t = std::max({eng.compute_free, eng.comm_free, eng.host_free});
+  if (tr.precision == Precision::kFp16) t = eng.collective(t, CollectiveOp::kAllReduce, 1, "fp16 overflow check");
+  if (tr.gradient_clipping > 0 && stage >= 1) t = eng.collective(t, CollectiveOp::kAllReduce, 4, "gradient norm");
+  const double partition = stage >= 1 ? mod.total_params / n : mod.total_params;
+  const int local_ranks = std::min<int>(cand.dp, context.cluster.gpus_per_node);
+  double offload_s = 0;
+  double optimizer_s = 0;
+  if (offload_opt) {
+    if (stage <= 2) {  // stages 1-2: the reduced gradient partition goes down once per step
+      const double d2h = partition * elem * cluster.d2h_s_per_byte();
+      t = eng.host(t, d2h, "gradient partition to host");
+      offload_s += d2h;
+    }
+    // CPU Adam for all ranks of the node at once.
+    const double node_params = partition * local_ranks;
+    double adam_params_per_s = 0;
+    if (options.profile && options.profile->cpu_adam_params_per_s) {
+      adam_params_per_s = *options.profile->cpu_adam_params_per_s;
+    } else {
+      const TopologyLayout& L = cluster.topology().layout();
+      adam_params_per_s = L.host_memory_GBps * L.cpu_sockets_per_node * 1e9 / kAdamBytesPerParam;
+    }
+    optimizer_s = node_params / adam_params_per_s;
+    t = eng.host(t, optimizer_s, "CPU Adam");
+    if (!offload_param) {  // with offload_param the updated parameters stay on the host
+      const double h2d = partition * elem * cluster.h2d_s_per_byte();
+      t = eng.host(t, h2d, "updated parameters to GPU");
+      offload_s += h2d;
+    }
+  } else {
+    const double hbm = context.cluster.gpu.hbm_bandwidth_GBps;
+    if (!(hbm > 0)) throw InputError(fmt::format("{}: field \"hbm_bandwidth_GBps\" must be > 0", context.cluster.gpu.name));
+    optimizer_s = partition * kAdamBytesPerParam / (hbm * 1e9);
+    t = eng.compute(t, optimizer_s, "Adam", -1);
+  }
+  if (stage == 1 || stage == 2) {
+    // Updated partitions are all-gathered, allgather_bucket_size elements per call.
+    const double total = mod.total_params;
+    const double per_call = std::min(total, static_cast<double>(std::max<std::uint64_t>(cand.allgather_bucket_size, 1)));
+    const auto calls = static_cast<std::int64_t>(std::ceil(total / per_call));
+    for (std::int64_t i = 0; i < calls; ++i) {
+      const double elems = std::min(per_call, total - static_cast<double>(i) * per_call);
+      t = eng.collective(t, CollectiveOp::kAllGather, elems * elem, "updated parameter gather");
+    }
+  }
+  const double total_s = std::max({t, eng.compute_free, eng.comm_free, eng.host_free});
+
+  // ---- summary
+  StepTimeEstimate& e = r.step;
+  e.compute_s = r.forward_s + r.backward_s;
+  e.offload_s = offload_s;
+  e.optimizer_s = optimizer_s;
+  e.total_s = total_s;
+  e.comm_exposed_s = std::max(0.0, total_s - e.compute_s - e.offload_s - e.optimizer_s);
+  const double step_tokens = tokens * static_cast<double>(gas) * n;
+  e.tokens_per_s = step_tokens / total_s;
+  r.model_flops = mod.model_flops_per_token * step_tokens;
+  r.mfu = r.model_flops / (total_s * peak_flops(context) * n);
+  double total_bytes = 0;
+  for (auto& [k, v] : r.comm_bytes_per_gpu) total_bytes += v;
+  r.comm_bytes_per_gpu["total"] = total_bytes;
+  if (options.profile) r.notes.push_back(fmt::format("hardware profile {} applied", options.profile->source));
+  return r;
+}
+
+SimulationResult simulate_step(const PlanContext& context, const Candidate& candidate,
+                               const SimulationOptions& options) {
+  ClusterModel cluster(context.cluster, static_cast<int>(candidate.dp), options);
+  ModuleCosts modules = module_costs(context.model, context.training.seq_len, candidate.param_persistence_threshold);
+  return simulate_step(context, candidate, cluster, modules, options);
+}
+
+}  // namespace zeroplan::sim
