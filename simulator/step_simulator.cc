@@ -6,35 +6,20 @@
 #include <cmath>
 
 #include "planner/error.h"
+#include "planner/roofline_step_time.h"  // peak_flops_per_s
 #include "simulator/topology_presets.h"
 
 namespace zeroplan::sim {
 
 namespace {
 
-double peak_flops(const PlanContext& context) {
-  const GpuSpec& gpu = context.cluster.gpu;
-  double tflops = 0;
-  const char* field = "";
-  switch (context.training.precision) {
-    case Precision::kBf16: tflops = gpu.peak_bf16_tflops; field = "peak_bf16_tflops"; break;
-    case Precision::kFp16: tflops = gpu.peak_fp16_tflops; field = "peak_fp16_tflops"; break;
-    case Precision::kFp32: tflops = gpu.peak_fp32_tflops; field = "peak_fp32_tflops"; break;
-  }
-  if (!(tflops > 0)) {
-    throw InputError(fmt::format("{}: field \"{}\" is 0: this GPU has no {} peak (choose another --precision)",
-                                 gpu.name, field, precision_name(context.training.precision)));
-  }
-  return tflops * 1e12;
-}
-
 // Achieved compute rate: a measured matmul rate for this precision, else peak x efficiency.
 double compute_flops_per_s(const PlanContext& context, const SimulationOptions& options) {
   if (options.profile) {
     if (auto t = options.profile->matmul_tflops(context.training.precision)) return *t * 1e12;
-    if (options.profile->matmul_efficiency) return peak_flops(context) * *options.profile->matmul_efficiency;
+    if (options.profile->matmul_efficiency) return peak_flops_per_s(context) * *options.profile->matmul_efficiency;
   }
-  return peak_flops(context) * options.matmul_efficiency;
+  return peak_flops_per_s(context) * options.matmul_efficiency;
 }
 
 // The event engine: a compute stream, one FIFO communication stream, a host stream. Collectives are
@@ -394,7 +379,7 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
   const double step_tokens = tokens * static_cast<double>(gas) * n;
   e.tokens_per_s = step_tokens / total_s;
   r.model_flops = mod.model_flops_per_token * step_tokens;
-  r.mfu = r.model_flops / (total_s * peak_flops(context) * n);
+  r.mfu = r.model_flops / (total_s * peak_flops_per_s(context) * n);
   double total_bytes = 0;
   for (auto& [k, v] : r.comm_bytes_per_gpu) total_bytes += v;
   r.comm_bytes_per_gpu["total"] = total_bytes;
