@@ -311,6 +311,13 @@ TEST(PlanCli, LocalCpuPlansFitWithoutCudaOverhead) {
                                             "--global-batch", "8", "--precision", "fp32", "--json"});
   ASSERT_EQ(small.exit_code, 0) << small.err;
   EXPECT_EQ(nlohmann::json::parse(small.out)["cluster"]["gpu"]["memory_bytes"].get<std::uint64_t>(), 2ull << 30);
+  // The table speaks of ranks, not GPUs, on CPU ranks.
+  const auto table = testing::run_zeroplan({"plan", "--model", "tiny-llama-25m", "--cluster", "local-cpu",
+                                            "--gpus-per-node", "2", "--seq-len", "128", "--global-batch", "8",
+                                            "--precision", "fp32"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("rank peak"), std::string::npos) << table.out;
+  EXPECT_EQ(table.out.find("GPU peak"), std::string::npos) << table.out;
 }
 
 }  // namespace

@@ -40,7 +40,9 @@ std::string render_candidate_table(const Plan& plan, bool evaluation_mode) {
   t.add_column("mbs", A::kRight);
   t.add_column("gas", A::kRight);
   t.add_column("ckpt", A::kLeft);
-  t.add_column("GPU peak", A::kRight);
+  // On CPU ranks (--cluster local-cpu) the "device" is a share of host memory, not a GPU.
+  const bool cpu_ranks = plan.context.cluster.gpu.kind == DeviceKind::kCpu;
+  t.add_column(cpu_ranks ? "rank peak" : "GPU peak", A::kRight);
   t.add_column("(params grads optim   act   buf   ovh)", A::kLeft);
   t.add_column("CPU/node", A::kRight);
   t.add_column("step", A::kRight);
@@ -67,17 +69,19 @@ std::string render_rejections(const Plan& plan) {
   std::string out = fmt::format("rejected: {} of {} candidates (closest miss of each group; usable = {:.0f}% of memory)\n",
                                 plan.evaluated_count - plan.fitting_count, plan.evaluated_count,
                                 plan.context.training.headroom_fraction * 100.0);
+  const char* device = plan.context.cluster.gpu.kind == DeviceKind::kCpu ? "per rank" : "GPU";
   for (const RejectionGroup& r : plan.rejections) {
     const std::string what = fmt::format("stage {} {}", r.zero_stage, offloads(r));
     const std::string over = format_bytes(r.needed_bytes > r.usable_bytes ? r.needed_bytes - r.usable_bytes : 0);
     std::string why;
     switch (r.overflow) {
       case Overflow::kModelStates:
-        why = fmt::format("model states {} > {} usable GPU", format_bytes(r.needed_bytes), format_bytes(r.usable_bytes));
+        why = fmt::format("model states {} > {} usable {}", format_bytes(r.needed_bytes), format_bytes(r.usable_bytes),
+                          device);
         break;
       case Overflow::kBuffers:
-        why = fmt::format("model states + buffers + overhead {} > {} usable GPU (+{})", format_bytes(r.needed_bytes),
-                          format_bytes(r.usable_bytes), over);
+        why = fmt::format("model states + buffers + overhead {} > {} usable {} (+{})", format_bytes(r.needed_bytes),
+                          format_bytes(r.usable_bytes), device, over);
         break;
       case Overflow::kActivations:
         why = fmt::format("activations +{} over (peak {} at mbs {}, ckpt {})", over, format_bytes(r.needed_bytes),
