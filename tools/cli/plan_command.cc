@@ -21,6 +21,7 @@
 #include "planner/units.h"
 #include "tools/cli/cli_context.h"
 #include "tools/cli/context_flags.h"
+#include "tools/cli/knob_flags.h"
 #include "tools/cli/plan_output.h"
 #include "tools/cli/step_time_models.h"
 
@@ -29,13 +30,7 @@ namespace {
 
 struct PlanFlags {
   ContextFlags context;
-  int zero_stage = 0;
-  std::string offload_optimizer;
-  std::string offload_param;
-  std::int64_t micro_batch = 0;
-  std::int64_t grad_accum = 0;
-  std::string reduce_bucket_size, allgather_bucket_size, prefetch_bucket_size, max_live_parameters,
-      param_persistence_threshold;
+  KnobFlags knobs;
   std::size_t top = 5;
   bool json = false;
   std::string out;
@@ -43,9 +38,6 @@ struct PlanFlags {
   std::string ds_config_in;
   std::string step_model = kDefaultStepTimeModel;
   std::string hardware_profile;
-  CLI::Option* zero_stage_option = nullptr;
-  CLI::Option* micro_batch_option = nullptr;
-  CLI::Option* grad_accum_option = nullptr;
 };
 
 void write_file(const std::string& path, const std::string& text) {
@@ -55,34 +47,19 @@ void write_file(const std::string& path, const std::string& text) {
   if (!out) throw InputError(fmt::format("{}: cannot write file", path));
 }
 
-std::optional<std::uint64_t> elements_flag(const std::string& text, const char* flag) {
-  if (text.empty()) return std::nullopt;
-  return parse_elements(text, flag);
-}
-
 SearchOptions search_options(const PlanFlags& f) {
-  SearchOptions o;
-  if (f.zero_stage_option->count() > 0) o.zero_stage = f.zero_stage;
-  if (!f.offload_optimizer.empty()) o.offload_optimizer = parse_offload(f.offload_optimizer, "--offload-optimizer");
-  if (!f.offload_param.empty()) o.offload_param = parse_offload(f.offload_param, "--offload-param");
-  if (f.micro_batch_option->count() > 0) o.micro_batch = f.micro_batch;
-  if (f.grad_accum_option->count() > 0) o.grad_accum = f.grad_accum;
-  o.reduce_bucket_size = elements_flag(f.reduce_bucket_size, "--reduce-bucket-size");
-  o.allgather_bucket_size = elements_flag(f.allgather_bucket_size, "--allgather-bucket-size");
-  o.prefetch_bucket_size = elements_flag(f.prefetch_bucket_size, "--prefetch-bucket-size");
-  o.max_live_parameters = elements_flag(f.max_live_parameters, "--max-live-parameters");
-  o.param_persistence_threshold = elements_flag(f.param_persistence_threshold, "--param-persistence-threshold");
+  SearchOptions o = knob_search_options(f.knobs);
   o.top_k = f.top;
   return o;
 }
 
 Plan plan_from_ds_config(const PlanFlags& f, const PlanContext& context, const StepTimeModel& step_time) {
-  if (f.zero_stage_option->count() > 0 || !f.offload_optimizer.empty() || !f.offload_param.empty()) {
+  if (f.knobs.zero_stage_given() || !f.knobs.offload_optimizer.empty() || !f.knobs.offload_param.empty()) {
     throw InputError("--ds-config-in: the config sets the ZeRO stage and offloads; drop --zero-stage/--offload-*");
   }
   DsConfigFlags flags;
-  if (f.micro_batch_option->count() > 0) flags.micro_batch = f.micro_batch;
-  if (f.grad_accum_option->count() > 0) flags.grad_accum = f.grad_accum;
+  if (f.knobs.micro_batch_given()) flags.micro_batch = f.knobs.micro_batch;
+  if (f.knobs.grad_accum_given()) flags.grad_accum = f.knobs.grad_accum;
   if (f.context.global_batch_option->count() > 0) flags.global_batch = f.context.global_batch;
   if (f.context.precision_option->count() > 0) flags.precision = context.training.precision;
   const DsConfigResolved resolved = read_ds_config_file(f.ds_config_in, context, flags);
@@ -155,22 +132,7 @@ void register_plan_command(CLI::App& app, CliContext& cli) {
       "--grad-accum to evaluate exactly that configuration (exit 0 whether or not it fits); give only some\n"
       "to fix those and search the rest. Exit codes: 0 ok, 2 bad input, 3 nothing fits.");
   add_context_flags(*cmd, flags->context);
-  flags->zero_stage_option = cmd->add_option("--zero-stage", flags->zero_stage, "Fix the ZeRO stage (0-3)")
-                                 ->check(CLI::Range(0, 3));
-  cmd->add_option("--offload-optimizer", flags->offload_optimizer, "Fix optimizer offload: none or cpu (stages 1-3)")
-      ->check(CLI::IsMember({"none", "cpu"}));
-  cmd->add_option("--offload-param", flags->offload_param, "Fix parameter offload: none or cpu (stage 3)")
-      ->check(CLI::IsMember({"none", "cpu"}));
-  flags->micro_batch_option = cmd->add_option("--micro-batch", flags->micro_batch, "Fix the micro-batch per GPU")
-                                  ->check(positive_integer());
-  flags->grad_accum_option = cmd->add_option("--grad-accum", flags->grad_accum, "Fix gradient accumulation steps")
-                                 ->check(positive_integer());
-  cmd->add_option("--reduce-bucket-size", flags->reduce_bucket_size, "reduce_bucket_size in elements (e.g. 5e8)");
-  cmd->add_option("--allgather-bucket-size", flags->allgather_bucket_size, "allgather_bucket_size in elements");
-  cmd->add_option("--prefetch-bucket-size", flags->prefetch_bucket_size, "stage3_prefetch_bucket_size in elements");
-  cmd->add_option("--max-live-parameters", flags->max_live_parameters, "stage3_max_live_parameters in elements");
-  cmd->add_option("--param-persistence-threshold", flags->param_persistence_threshold,
-                  "stage3_param_persistence_threshold in elements");
+  add_knob_flags(*cmd, flags->knobs);
   cmd->add_option("--top", flags->top, "How many candidates to show and write")->capture_default_str()->check(
       positive_integer());
   cmd->add_flag("--json", flags->json, "Print the plan as zeroplan.plan/v1 JSON instead of the table");

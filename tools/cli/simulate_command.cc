@@ -26,6 +26,7 @@
 #include "simulator/topology_presets.h"
 #include "tools/cli/cli_context.h"
 #include "tools/cli/context_flags.h"
+#include "tools/cli/knob_flags.h"
 
 namespace zeroplan::cli {
 namespace {
@@ -33,18 +34,11 @@ namespace {
 struct SimulateFlags {
   ContextFlags context;
   std::string plan;
-  int zero_stage = 0;
-  std::string offload_optimizer, offload_param;
-  std::int64_t micro_batch = 0, grad_accum = 0;
-  std::string reduce_bucket_size, allgather_bucket_size, prefetch_bucket_size, max_live_parameters,
-      param_persistence_threshold;
+  KnobFlags knobs;
   std::string overlap_comm = "auto";
   std::string hardware_profile;
   bool json = false;
   std::string trace;
-  CLI::Option* zero_stage_option = nullptr;
-  CLI::Option* micro_batch_option = nullptr;
-  CLI::Option* grad_accum_option = nullptr;
 };
 
 struct CollectiveFlags {
@@ -64,44 +58,22 @@ void write_file(const std::string& path, const std::string& text) {
   if (!out) throw InputError(fmt::format("{}: cannot write file", path));
 }
 
-std::optional<std::uint64_t> elements_flag(const std::string& text, const char* flag) {
-  if (text.empty()) return std::nullopt;
-  return parse_elements(text, flag);
-}
-
 std::shared_ptr<const sim::HardwareProfile> profile_from(const std::string& path) {
   if (path.empty()) return nullptr;
   return std::make_shared<sim::HardwareProfile>(sim::load_hardware_profile(path));
-}
-
-bool knobs_given(const SimulateFlags& f) {
-  return f.zero_stage_option->count() > 0 || !f.offload_optimizer.empty() || !f.offload_param.empty() ||
-         f.micro_batch_option->count() > 0 || f.grad_accum_option->count() > 0 || !f.reduce_bucket_size.empty() ||
-         !f.allgather_bucket_size.empty() || !f.prefetch_bucket_size.empty() || !f.max_live_parameters.empty() ||
-         !f.param_persistence_threshold.empty();
 }
 
 // The context and candidate to simulate: from --plan, or the flags (unset knobs searched as `plan` does).
 std::pair<PlanContext, Candidate> resolve(const SimulateFlags& f, const CliContext& cli,
                                           const sim::SimulatedStepTimeModel& model) {
   if (!f.plan.empty()) {
-    if (knobs_given(f)) throw InputError("--plan already fixes the configuration; drop --zero-stage, --micro-batch, ...");
+    if (f.knobs.any_given()) throw InputError("--plan already fixes the configuration; drop --zero-stage, --micro-batch, ...");
     Plan plan = read_plan_json(f.plan);
     if (!plan.best) throw InputError(fmt::format("{}: field \"best\" is null: the plan has no candidate to simulate", f.plan));
     return {plan.context, plan.best->candidate};
   }
   PlanContext context = build_plan_context(f.context, cli.configs_dir);
-  SearchOptions o;
-  if (f.zero_stage_option->count() > 0) o.zero_stage = f.zero_stage;
-  if (!f.offload_optimizer.empty()) o.offload_optimizer = parse_offload(f.offload_optimizer, "--offload-optimizer");
-  if (!f.offload_param.empty()) o.offload_param = parse_offload(f.offload_param, "--offload-param");
-  if (f.micro_batch_option->count() > 0) o.micro_batch = f.micro_batch;
-  if (f.grad_accum_option->count() > 0) o.grad_accum = f.grad_accum;
-  o.reduce_bucket_size = elements_flag(f.reduce_bucket_size, "--reduce-bucket-size");
-  o.allgather_bucket_size = elements_flag(f.allgather_bucket_size, "--allgather-bucket-size");
-  o.prefetch_bucket_size = elements_flag(f.prefetch_bucket_size, "--prefetch-bucket-size");
-  o.max_live_parameters = elements_flag(f.max_live_parameters, "--max-live-parameters");
-  o.param_persistence_threshold = elements_flag(f.param_persistence_threshold, "--param-persistence-threshold");
+  SearchOptions o = knob_search_options(f.knobs);
   o.top_k = 1;
   if (f.context.global_batch_option->count() == 0 && o.micro_batch && o.grad_accum) {
     context.training.global_batch = *o.micro_batch * *o.grad_accum * context.cluster.world_size();
@@ -204,18 +176,7 @@ void register_simulate_command(CLI::App& app, CliContext& cli) {
   cmd->require_subcommand(0, 1);
   add_context_flags(*cmd, flags->context);
   cmd->add_option("--plan", flags->plan, "Simulate the best candidate of a zeroplan.plan/v1 file");
-  flags->zero_stage_option = cmd->add_option("--zero-stage", flags->zero_stage, "ZeRO stage (0-3)")->check(CLI::Range(0, 3));
-  cmd->add_option("--offload-optimizer", flags->offload_optimizer, "none or cpu (stages 1-3)")
-      ->check(CLI::IsMember({"none", "cpu"}));
-  cmd->add_option("--offload-param", flags->offload_param, "none or cpu (stage 3)")->check(CLI::IsMember({"none", "cpu"}));
-  flags->micro_batch_option = cmd->add_option("--micro-batch", flags->micro_batch, "Micro-batch per GPU")->check(CLI::PositiveNumber);
-  flags->grad_accum_option = cmd->add_option("--grad-accum", flags->grad_accum, "Gradient accumulation steps")->check(CLI::PositiveNumber);
-  cmd->add_option("--reduce-bucket-size", flags->reduce_bucket_size, "reduce_bucket_size in elements (e.g. 5e8)");
-  cmd->add_option("--allgather-bucket-size", flags->allgather_bucket_size, "allgather_bucket_size in elements");
-  cmd->add_option("--prefetch-bucket-size", flags->prefetch_bucket_size, "stage3_prefetch_bucket_size in elements");
-  cmd->add_option("--max-live-parameters", flags->max_live_parameters, "stage3_max_live_parameters in elements");
-  cmd->add_option("--param-persistence-threshold", flags->param_persistence_threshold,
-                  "stage3_param_persistence_threshold in elements");
+  add_knob_flags(*cmd, flags->knobs);
   cmd->add_option("--overlap-comm", flags->overlap_comm, "on, off or auto (DeepSpeed's default: on for stage 3)")
       ->check(CLI::IsMember({"on", "off", "auto"}))
       ->capture_default_str();
