@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "executor/train/grad_accumulation.h"
 #include "planner/error.h"
 #include "profiler/memory_scope.h"
 
@@ -105,29 +106,15 @@ SingleProcessEngine::SingleProcessEngine(const std::vector<std::pair<std::string
 }
 
 double SingleProcessEngine::backward_multiplier(double global_label_tokens) const {
-  // d(scale * sum_i loss_i / N) = the normalised loss, scaled for fp16 (1 otherwise).
-  return global_label_tokens > 0 ? scaler_.scale() / global_label_tokens : 0.0;
+  return normalised_loss_multiplier(scaler_.scale(), global_label_tokens);
 }
 
 void SingleProcessEngine::begin_accumulation() {
-  if (lowp()) {
-    lowp_grads_.zero_();
-  } else {
-    grad_.zero_();
-  }
-  first_micro_ = true;
+  begin_grad_accumulation(lowp(), grad_, lowp_grads_, first_micro_);
 }
 
 void SingleProcessEngine::after_micro_backward() {
-  if (!lowp()) return;  // autograd accumulated straight into grad_
-  // fp32 accumulation of the lowp micro-step gradients.
-  if (first_micro_) {
-    grad_.copy_(lowp_grads_);
-  } else {
-    grad_.add_(lowp_grads_);
-  }
-  lowp_grads_.zero_();
-  first_micro_ = false;
+  accumulate_micro_step_grad(lowp(), grad_, lowp_grads_, first_micro_);
 }
 
 void SingleProcessEngine::check_grads_are_views() const {

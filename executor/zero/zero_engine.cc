@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "executor/train/grad_accumulation.h"
 #include "planner/error.h"
 
 namespace zeroplan::executor::zero {
@@ -84,27 +85,15 @@ double ZeroEngine::all_reduce_sum(double local) {
 }
 
 double ZeroEngine::backward_multiplier(double global_label_tokens) const {
-  return global_label_tokens > 0 ? scaler_.scale() / global_label_tokens : 0.0;
+  return normalised_loss_multiplier(scaler_.scale(), global_label_tokens);
 }
 
 void ZeroEngine::begin_accumulation() {
-  if (lowp()) {
-    lowp_grads_.zero_();
-  } else {
-    grad_.zero_();
-  }
-  first_micro_ = true;
+  begin_grad_accumulation(lowp(), grad_, lowp_grads_, first_micro_);
 }
 
 void ZeroEngine::after_micro_backward() {
-  if (!lowp()) return;  // autograd accumulated straight into grad_
-  if (first_micro_) {
-    grad_.copy_(lowp_grads_);
-  } else {
-    grad_.add_(lowp_grads_);
-  }
-  lowp_grads_.zero_();
-  first_micro_ = false;
+  accumulate_micro_step_grad(lowp(), grad_, lowp_grads_, first_micro_);
 }
 
 void ZeroEngine::adamw_owned(const at::Tensor& grad_owned, double lr, double grad_multiplier) {
