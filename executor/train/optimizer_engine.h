@@ -40,6 +40,18 @@ struct StateBuffer {
   std::int64_t numel = 0;
 };
 
+// How a rank's state buffers map onto the model's parameters: sharded checkpoints, resuming on a
+// different world size and `zeroplan export` read the buffers through these. Every parameter element
+// this rank holds appears in exactly one piece; padding in none. Pieces of one parameter on different
+// ranks are disjoint and together cover it.
+struct ShardPiece {
+  std::string param;                  // Hugging Face name
+  std::vector<std::int64_t> shape;    // the parameter's full shape
+  std::int64_t param_offset = 0;      // first element of the (flattened) parameter in this piece
+  std::int64_t buffer_offset = 0;     // where the piece starts in each of state_buffers()
+  std::int64_t numel = 0;
+};
+
 // Scalar engine state that a checkpoint stores next to the buffers.
 struct EngineScalarState {
   std::int64_t adam_step = 0;  // applied optimizer steps (AdamW bias correction)
@@ -63,6 +75,7 @@ class OptimizerEngine {
 
   // Checkpoint state: buffers are read and written in place.
   virtual std::vector<StateBuffer> state_buffers() = 0;
+  virtual std::vector<ShardPiece> shard_pieces() const = 0;
   virtual EngineScalarState scalar_state() const = 0;
   virtual void set_scalar_state(const EngineScalarState& s) = 0;
   // After state buffers were overwritten (resume): copy the masters into the model's parameters.

@@ -180,3 +180,17 @@ void SingleProcessEngine::set_scalar_state(const EngineScalarState& s) {
 }
 
 }  // namespace zeroplan::executor
+
+namespace zeroplan::executor {
+
+std::vector<ShardPiece> SingleProcessEngine::shard_pieces() const {
+  std::vector<ShardPiece> pieces;
+  pieces.reserve(slots_.size());
+  for (const Slot& s : slots_) {
+    const auto sizes = s.param.sizes();
+    pieces.push_back({s.name, std::vector<std::int64_t>(sizes.begin(), sizes.end()), 0, s.offset, s.numel});
+  }
+  return pieces;
+}
+
+}  // namespace zeroplan::executor

@@ -179,3 +179,24 @@ void ZeroEngine::set_scalar_state(const EngineScalarState& s) {
 }
 
 }  // namespace zeroplan::executor::zero
+
+namespace zeroplan::executor::zero {
+
+std::vector<ShardPiece> ZeroEngine::shard_pieces() const {
+  // The owned flat range [begin, begin + n) intersected with each parameter's slot.
+  const int64_t begin = owned_begin();
+  const int64_t end = begin + owned_numel();
+  std::vector<ShardPiece> pieces;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const FlatParamSlot& slot = layout_->slots()[i];
+    const int64_t lo = std::max(begin, slot.offset);
+    const int64_t hi = std::min(end, slot.offset + slot.numel);
+    if (lo >= hi) continue;
+    const auto sizes = params_[i].sizes();
+    pieces.push_back({slot.name, std::vector<std::int64_t>(sizes.begin(), sizes.end()), lo - slot.offset, lo - begin,
+                      hi - lo});
+  }
+  return pieces;
+}
+
+}  // namespace zeroplan::executor::zero

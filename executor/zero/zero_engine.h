@@ -55,6 +55,7 @@ class ZeroEngine : public OptimizerEngine {
   StepOutcome step(double lr) override;
 
   std::vector<StateBuffer> state_buffers() override;
+  std::vector<ShardPiece> shard_pieces() const override;
   EngineScalarState scalar_state() const override;
   void set_scalar_state(const EngineScalarState& s) override;
   void refresh_parameters() override;

@@ -35,6 +35,9 @@ class FakeEngine : public OptimizerEngine {
             {"exp_avg", m.data(), static_cast<std::int64_t>(m.size())},
             {"exp_avg_sq", v.data(), static_cast<std::int64_t>(v.size())}};
   }
+  std::vector<ShardPiece> shard_pieces() const override {
+    return {{"w", {static_cast<std::int64_t>(master.size())}, 0, 0, static_cast<std::int64_t>(master.size())}};
+  }
   EngineScalarState scalar_state() const override { return scalar; }
   void set_scalar_state(const EngineScalarState& s) override { scalar = s; }
   void refresh_parameters() override { ++refreshes; }
