@@ -101,6 +101,12 @@ struct ActivationInput {
   // The device's attention kernels: CUDA flash backward keeps one fp32 dq accumulator (b, nh, s, d);
   // PyTorch's CPU flash backward for 16-bit inputs accumulates dq, dk and dv in fp32 (three).
   bool cpu_kernels = false;
+  // Whose tensors: kDeepSpeed (or kAuto) = the Hugging Face model this header lists, as DeepSpeed
+  // runs it; kZeroplan = zeroplan's executor (executor_activations.cc: no id tensors, SDPA on the
+  // k/v heads as they are, the fused chunked lm_head + cross-entropy, weight gradients held in
+  // the activations' scope; CPU kernels). The lists of activation_memory() are the Hugging Face ones.
+  Runtime runtime = Runtime::kDeepSpeed;
+  std::int64_t loss_chunk_rows = 256;  // kZeroplan: rows per chunk of fused_causal_lm_loss_sum
 };
 
 // Peak live activation bytes of each phase of one micro-batch's forward + backward.
@@ -115,6 +121,8 @@ struct ActivationTimeline {
   const char* peak_phase() const;  // "forward", "loss forward", "loss backward", "backward"
 };
 ActivationTimeline activation_timeline(const ModelSpec& model, const ActivationInput& in);
+// The kZeroplan timeline (activation_timeline() calls it for that runtime).
+ActivationTimeline executor_activation_timeline(const ModelSpec& model, const ActivationInput& in);
 
 struct ActivationMemory {
   std::vector<ActivationTensor> layer_saved;      // one decoder layer (list above)

@@ -3,24 +3,10 @@
 #include <algorithm>
 
 #include "planner/error.h"
+#include "planner/live_bytes.h"
 
 namespace zeroplan {
 namespace {
-
-// Live bytes and their running maximum.
-struct Live {
-  std::uint64_t cur = 0;
-  std::uint64_t peak = 0;
-  void alloc(std::uint64_t b) {
-    cur += b;
-    peak = std::max(peak, cur);
-  }
-  void free(std::uint64_t b) {
-    ZP_ASSERT(b <= cur, "activation timeline frees more than it allocated");
-    cur -= b;
-  }
-  void reset_peak() { peak = cur; }
-};
 
 // Tensor sizes in bytes (notation of activation_memory.h).
 struct Sizes {
@@ -333,6 +319,10 @@ const char* ActivationTimeline::peak_phase() const {
 //   checkpointing:    each layer keeps only its input (b, s, h) c; the last layer's forward is replayed
 //                     (recomputed) right before its backward.
 ActivationTimeline activation_timeline(const ModelSpec& model, const ActivationInput& in) {
+  // zeroplan's executor with eager attention is not modelled separately (yet): the Hugging Face list.
+  if (in.runtime == Runtime::kZeroplan && in.attention == AttentionImpl::kSdpa) {
+    return executor_activation_timeline(model, in);
+  }
   const Sizes z = sizes_of(model, in);
   const auto L = static_cast<std::uint64_t>(model.num_hidden_layers);
   ActivationTimeline t;

@@ -5,6 +5,7 @@
 #include "planner/activation_memory.h"
 #include "planner/buffer_memory.h"
 #include "planner/deepspeed_estimate.h"
+#include "planner/executor_memory.h"
 #include "planner/model_states.h"
 
 namespace zeroplan {
@@ -27,8 +28,12 @@ MemoryBreakdown estimate_memory(const PlanContext& context, const Candidate& can
   const Precision precision = context.training.precision;
   const std::int64_t params = count_params(model).total;
 
-  const ModelStates states = zero_model_states(params, candidate.dp, candidate.zero_stage, precision,
-                                               candidate.offload_optimizer, candidate.offload_param);
+  const Runtime runtime = effective_runtime(context);
+  const bool executor = runtime == Runtime::kZeroplan;
+  const ModelStates states =
+      executor ? executor_model_states(model, candidate, precision, context.cluster.gpu.kind == DeviceKind::kCpu)
+               : zero_model_states(params, candidate.dp, candidate.zero_stage, precision, candidate.offload_optimizer,
+                                   candidate.offload_param);
   ActivationInput act_in;
   act_in.micro_batch = candidate.micro_batch;
   act_in.seq_len = context.training.seq_len;
@@ -36,15 +41,18 @@ MemoryBreakdown estimate_memory(const PlanContext& context, const Candidate& can
   act_in.attention = context.training.attention;
   act_in.checkpointing = candidate.activation_checkpointing;
   act_in.cpu_kernels = context.cluster.gpu.kind == DeviceKind::kCpu;
-  const std::uint64_t activations = activation_peak_bytes(model, act_in);
-  const BufferMemory buffers = buffer_memory(model, precision, candidate);
+  act_in.runtime = runtime;
+  const ActivationTimeline timeline = activation_timeline(model, act_in);
+  const std::uint64_t activations = timeline.peak();
+  const bool loss_peak = timeline.peak() == timeline.loss_forward_peak || timeline.peak() == timeline.loss_backward_peak;
 
   MemoryBreakdown m;
   m.gpu.params = states.gpu_params;
   m.gpu.gradients = states.gpu_gradients;
   m.gpu.optimizer_states = states.gpu_optimizer_states;
   m.gpu.activations = activations;
-  m.gpu.buffers = buffers.at_peak(activations);
+  m.gpu.buffers = executor ? executor_buffer_bytes(model, candidate, precision, activations, loss_peak)
+                           : buffer_memory(model, precision, candidate).at_peak(activations);
   m.gpu.overhead = overhead_bytes(context.cluster.gpu, candidate.dp, m.gpu.activations, m.gpu.buffers);
 
   // CPU per node: every rank of the node holds its own partition of the offloaded states.
@@ -54,6 +62,11 @@ MemoryBreakdown estimate_memory(const PlanContext& context, const Candidate& can
   m.cpu.optimizer_states = states.cpu_optimizer_states * ranks_per_node;
   m.cpu.buffers = 0;  // no CPU-side staging buffers are modelled for CPU offload (states are pinned in place)
   return m;
+}
+
+Runtime effective_runtime(const PlanContext& context) {
+  if (context.training.runtime != Runtime::kAuto) return context.training.runtime;
+  return context.cluster.gpu.kind == DeviceKind::kCpu ? Runtime::kZeroplan : Runtime::kDeepSpeed;
 }
 
 DeepSpeedEstimate deepspeed_estimate(const PlanContext& context, const Candidate& candidate) {

@@ -7,6 +7,17 @@
 
 namespace zeroplan {
 
+// Runtimes. A plan sizes one runtime (TrainingSpec::runtime, plan.json "training.runtime"):
+//   deepspeed  DeepSpeed 0.19 running the Hugging Face model: model_states.h, buffer_memory.h and the
+//              Hugging Face activation list (activation_memory.h). What --ds-config hands over.
+//   zeroplan   zeroplan's executor (`zeroplan run`): executor_memory.h (its flat buffers: e.g. bf16
+//              keeps fp32 gradients, 20 B/param on one rank) and executor_activations.cc (fused
+//              chunked loss, GQA inside SDPA, weight gradients in the activations' scope).
+//   auto       (the flag's default) zeroplan on CPU ranks (--cluster local-cpu: what `zeroplan run`
+//              trains on this host), deepspeed on GPUs. `--runtime zeroplan` sizes a GPU run of the
+//              executor (tools/gpu_check.sh).
+Runtime effective_runtime(const PlanContext& context);
+
 // Per-rank GPU and per-node CPU memory of `candidate` at its peak.
 MemoryBreakdown estimate_memory(const PlanContext& context, const Candidate& candidate);
 

@@ -4,6 +4,7 @@
 
 #include "planner/error.h"
 #include "planner/json_fields.h"
+#include "planner/memory_model.h"
 
 namespace zeroplan {
 namespace {
@@ -92,6 +93,7 @@ ojson training_to_json(const TrainingSpec& t) {
   j["precision"] = precision_name(t.precision);
   j["activation_checkpointing"] = toggle_name(t.activation_checkpointing);
   j["attention"] = attention_name(t.attention);
+  j["runtime"] = runtime_name(t.runtime);
   j["optimizer"] = "adamw";
   j["headroom_fraction"] = t.headroom_fraction;
   j["gradient_clipping"] = t.gradient_clipping;
@@ -238,6 +240,8 @@ TrainingSpec training_from_json(JsonFields f) {
   t.activation_checkpointing =
       parse_toggle(f.string("activation_checkpointing"), f.source() + ": field \"training.activation_checkpointing\"");
   t.attention = parse_attention(f.string("attention"), f.source() + ": field \"training.attention\"");
+  // Optional (plans written before it was added: "auto", resolved by the cluster's device kind).
+  t.runtime = parse_runtime(f.optional_string("runtime", "auto"), f.source() + ": field \"training.runtime\"");
   if (f.string("optimizer") != "adamw") f.fail("optimizer", "must be \"adamw\" (the only optimizer modelled)");
   t.headroom_fraction = f.number("headroom_fraction");
   if (!(t.headroom_fraction > 0 && t.headroom_fraction <= 1)) f.fail("headroom_fraction", "must be in (0, 1]");
@@ -366,6 +370,7 @@ ojson plan_to_json(const Plan& plan) {
   j["model"] = model_to_json(plan.context.model);
   j["cluster"] = cluster_to_json(plan.context.cluster);
   j["training"] = training_to_json(plan.context.training);
+  j["training"]["runtime"] = runtime_name(effective_runtime(plan.context));  // auto resolved: what was sized
   j["step_time_model"] = plan.step_time_model;
   j["hardware_profile"] = plan.hardware_profile.empty() ? ojson(nullptr) : ojson(plan.hardware_profile);
   j["usable_gpu_bytes"] = plan.usable_gpu_bytes;
@@ -399,6 +404,7 @@ Plan plan_from_json(const nlohmann::json& json, const std::string& source) {
   plan.context.model = model_from_json(f.object("model"), source);
   plan.context.cluster = cluster_from_json(f.object("cluster"));
   plan.context.training = training_from_json(f.object("training"));
+  plan.context.training.runtime = effective_runtime(plan.context);
   plan.step_time_model = f.string("step_time_model");
   // Optional (absent in plans written before it was added); null = datasheet figures.
   if (f.has("hardware_profile") && !f.raw("hardware_profile").is_null()) {

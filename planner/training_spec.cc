@@ -23,4 +23,20 @@ Precision parse_precision(const std::string& text, const std::string& what) {
   throw InputError(fmt::format("{}: '{}' is not a precision (fp32, fp16, bf16)", what, text));
 }
 
+const char* runtime_name(Runtime r) {
+  switch (r) {
+    case Runtime::kAuto: return "auto";
+    case Runtime::kDeepSpeed: return "deepspeed";
+    case Runtime::kZeroplan: return "zeroplan";
+  }
+  return "?";
+}
+
+Runtime parse_runtime(const std::string& text, const std::string& what) {
+  if (text == "auto") return Runtime::kAuto;
+  if (text == "deepspeed") return Runtime::kDeepSpeed;
+  if (text == "zeroplan") return Runtime::kZeroplan;
+  throw InputError(fmt::format("{}: '{}' is not a runtime (auto, deepspeed, zeroplan)", what, text));
+}
+
 }  // namespace zeroplan

@@ -45,9 +45,11 @@ constexpr double kNvlsLatencyUs = 60;
 }  // namespace
 
 CollectiveModel::CollectiveModel(const Topology& topology, int ranks, const LinkEfficiency& efficiency,
-                                 std::vector<CollectiveMeasurement> measurements)
-    : ranks_(ranks), measurements_(std::move(measurements)) {
+                                 std::vector<CollectiveMeasurement> measurements,
+                                 std::vector<GlooCollectiveFit> gloo_fits, int cpu_cores)
+    : ranks_(ranks), measurements_(std::move(measurements)), cpu_cores_(cpu_cores) {
   const ClusterSpec& c = topology.cluster();
+  if (c.topology == "cpu") gloo_fits_ = std::move(gloo_fits);  // Gloo fits describe CPU ranks only
   gpus_per_node_ = c.gpus_per_node;
   if (ranks < 1 || ranks > c.world_size()) {
     throw InputError(fmt::format("cluster {}: a group of {} ranks does not fit its {} ranks", c.name, ranks,
@@ -272,6 +274,16 @@ CollectiveEstimate CollectiveModel::estimate(CollectiveOp op, double bytes, Algo
   if (ranks_ == 1 || bytes <= 0) {
     best.algorithm = algorithm == Algorithm::kAuto ? Algorithm::kRing : algorithm;
     return best;
+  }
+  if (algorithm == Algorithm::kAuto || algorithm == Algorithm::kRing) {
+    if (const GlooCollectiveFit* fit = find_gloo_fit(gloo_fits_, op, ranks_)) {
+      best.time_s = gloo_time_s(*fit, bytes, ranks_, cpu_cores_);
+      best.algorithm = Algorithm::kRing;
+      best.calibrated = true;
+      best.algbw_GBps = bytes / best.time_s / 1e9;
+      best.busbw_GBps = best.algbw_GBps * busbw_factor(op, ranks_);
+      return best;
+    }
   }
   if (algorithm == Algorithm::kAuto) {
     for (const CollectiveMeasurement& m : measurements_) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "simulator/collective.h"
+#include "simulator/gloo_cost.h"
 #include "simulator/link_load.h"
 #include "simulator/topology.h"
 
@@ -24,6 +25,7 @@ struct CollectiveEstimate {
   Algorithm algorithm = Algorithm::kRing;
   Protocol protocol = Protocol::kSimple;
   bool measured = false;  // from a hardware profile's measurement, not the model
+  bool calibrated = false;  // from a hardware profile's Gloo fit (gloo_cost.h), CPU ranks only
   double algbw_GBps = 0;  // bytes / time
   double busbw_GBps = 0;  // algbw * busbw_factor (nccl-tests)
 };
@@ -40,8 +42,12 @@ class CollectiveModel {
  public:
   // A group of the first `ranks` ranks of the topology: whole nodes, or part of one node.
   // `measurements` (optional, from a hardware profile) replace the model for (op, ranks) they cover.
+  // `gloo_fits` (from a hardware profile, CPU-rank clusters only) replace the graph model for the ops they
+  // cover, with `cpu_cores` for the contention scaling of gloo_cost.h; they take precedence over
+  // `measurements`.
   CollectiveModel(const Topology& topology, int ranks, const LinkEfficiency& efficiency = {},
-                  std::vector<CollectiveMeasurement> measurements = {});
+                  std::vector<CollectiveMeasurement> measurements = {}, std::vector<GlooCollectiveFit> gloo_fits = {},
+                  int cpu_cores = 0);
 
   // The fastest algorithm and protocol for this message size (or the fastest protocol of the forced
   // algorithm). InputError when a forced algorithm cannot run this op here.
@@ -70,6 +76,8 @@ class CollectiveModel {
   Patterns patterns_;
   std::array<std::array<LinearCost, kNumAlgorithms>, kNumCollectiveOps> costs_{};
   std::vector<CollectiveMeasurement> measurements_;
+  std::vector<GlooCollectiveFit> gloo_fits_;
+  int cpu_cores_ = 0;
 };
 
 }  // namespace zeroplan::sim

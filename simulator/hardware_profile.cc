@@ -93,8 +93,85 @@ HardwareProfile parse_hardware_profile(const nlohmann::json& json, const std::st
       p.collectives.push_back(std::move(m));
     }
   }
+  if (f.has("cpu_cores")) p.cpu_cores = static_cast<int>(f.positive_integer("cpu_cores"));
+  p.calibrated_for = f.optional_string("calibrated_for", "");
+  if (f.has("collective_fits")) {
+    const nlohmann::json& list = f.raw("collective_fits");
+    if (!list.is_array()) f.fail("collective_fits", "must be a list");
+    for (size_t i = 0; i < list.size(); ++i) {
+      const std::string prefix = fmt::format("collective_fits[{}]", i);
+      if (!list[i].is_object()) throw InputError(fmt::format("{}: field \"{}\" must be an object", source, prefix));
+      JsonFields c(list[i], source, prefix);
+      GlooCollectiveFit fit;
+      fit.op = parse_op(c.string("op"), fmt::format("{}: field \"{}.op\"", source, prefix));
+      fit.ranks = static_cast<int>(c.positive_integer("ranks"));
+      if (fit.ranks < 2) c.fail("ranks", "must be >= 2");
+      fit.alpha_s = c.number("alpha_s");
+      fit.beta_s_per_byte = c.number("beta_s_per_byte");
+      if (!(fit.alpha_s >= 0)) c.fail("alpha_s", "must be >= 0");
+      if (!(fit.beta_s_per_byte >= 0)) c.fail("beta_s_per_byte", "must be >= 0");
+      if (!(fit.alpha_s + fit.beta_s_per_byte > 0)) c.fail("beta_s_per_byte", "alpha_s and beta_s_per_byte are both 0");
+      if (c.has("fitted_bytes")) {
+        const nlohmann::json& b = c.raw("fitted_bytes");
+        if (!b.is_array()) c.fail("fitted_bytes", "must be a list of sizes in bytes");
+        for (const auto& v : b) {
+          if (!v.is_number() || !(v.get<double>() > 0)) c.fail("fitted_bytes", "must be a list of positive numbers");
+          fit.fitted_bytes.push_back(v.get<double>());
+        }
+      }
+      c.reject_unknown();
+      for (const GlooCollectiveFit& other : p.collective_fits) {
+        if (other.op == fit.op && other.ranks == fit.ranks) {
+          f.fail("collective_fits", fmt::format("has two fits for {} on {} ranks", op_name(fit.op), fit.ranks));
+        }
+      }
+      p.collective_fits.push_back(std::move(fit));
+    }
+  }
   f.reject_unknown();
   return p;
+}
+
+nlohmann::ordered_json hardware_profile_to_json(const HardwareProfile& p) {
+  nlohmann::ordered_json j;
+  j["schema"] = kHardwareProfileSchema;
+  if (!p.machine.empty()) j["machine"] = p.machine;
+  if (!p.backend.empty()) j["backend"] = p.backend;
+  if (!p.calibrated_for.empty()) j["calibrated_for"] = p.calibrated_for;
+  if (p.cpu_cores) j["cpu_cores"] = *p.cpu_cores;
+  if (p.matmul_bf16_tflops || p.matmul_fp16_tflops || p.matmul_fp32_tflops) {
+    nlohmann::ordered_json m = nlohmann::ordered_json::object();
+    if (p.matmul_bf16_tflops) m["bf16"] = *p.matmul_bf16_tflops;
+    if (p.matmul_fp16_tflops) m["fp16"] = *p.matmul_fp16_tflops;
+    if (p.matmul_fp32_tflops) m["fp32"] = *p.matmul_fp32_tflops;
+    j["matmul_tflops"] = m;
+  }
+  if (p.matmul_efficiency) j["matmul_efficiency"] = *p.matmul_efficiency;
+  if (p.cpu_adam_params_per_s) j["cpu_adam_params_per_s"] = *p.cpu_adam_params_per_s;
+  if (p.host_memory_GBps) j["host_memory_GBps"] = *p.host_memory_GBps;
+  if (p.pcie_h2d_GBps) j["pcie_h2d_GBps"] = *p.pcie_h2d_GBps;
+  if (p.pcie_d2h_GBps) j["pcie_d2h_GBps"] = *p.pcie_d2h_GBps;
+  if (!p.collectives.empty()) {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const CollectiveMeasurement& m : p.collectives) {
+      nlohmann::ordered_json points = nlohmann::ordered_json::array();
+      for (size_t k = 0; k < m.bytes.size(); ++k) points.push_back({{"bytes", m.bytes[k]}, {"time_s", m.time_s[k]}});
+      list.push_back({{"op", op_name(m.op)}, {"ranks", m.ranks}, {"points", points}});
+    }
+    j["collectives"] = list;
+  }
+  if (!p.collective_fits.empty()) {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const GlooCollectiveFit& f : p.collective_fits) {
+      list.push_back({{"op", op_name(f.op)},
+                      {"ranks", f.ranks},
+                      {"alpha_s", f.alpha_s},
+                      {"beta_s_per_byte", f.beta_s_per_byte},
+                      {"fitted_bytes", f.fitted_bytes}});
+    }
+    j["collective_fits"] = list;
+  }
+  return j;
 }
 
 HardwareProfile load_hardware_profile(const std::string& path) {

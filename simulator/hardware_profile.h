@@ -13,7 +13,16 @@
 //    "host_memory_GBps": 38.5,                              sustained host copy bandwidth, per socket
 //    "pcie_h2d_GBps": 24.1, "pcie_d2h_GBps": 25.3,          pinned host<->device per GPU (min of both is used)
 //    "collectives": [{"op": "all_reduce", "ranks": 2,
-//                     "points": [{"bytes": 4096, "time_s": 2.1e-5}, ...]}]}   time vs size, sorted or not
+//                     "points": [{"bytes": 4096, "time_s": 2.1e-5}, ...]}],   time vs size, sorted or not
+//    "cpu_cores": 2,                                        logical CPUs of the host (CPU-rank contention)
+//    "calibrated_for": "tiny-llama-25m, 128 tokens, 2 threads",   free text: what the matmul probe ran
+//    "collective_fits": [{"op": "all_gather", "ranks": 2, "alpha_s": 6e-5, "beta_s_per_byte": 1.1e-9,
+//                         "fitted_bytes": [4096, 1048576, 67108864]}]}   Gloo alpha-beta (gloo_cost.h)
+//
+// On CPU ranks (DeviceKind::kCpu) matmul_tflops and cpu_adam_params_per_s are the whole host's rates:
+// the ranks of one host share them (the simulator divides by the ranks per node). collective_fits take
+// precedence over the raw "collectives" points for the ops they cover (the fit is a formula in the
+// group size; the points are the record of what was measured).
 //
 // Unknown keys, non-positive numbers and malformed points are InputErrors naming the file and field.
 #include <nlohmann/json.hpp>
@@ -24,6 +33,7 @@
 
 #include "planner/training_spec.h"
 #include "simulator/collective.h"
+#include "simulator/gloo_cost.h"
 
 namespace zeroplan::sim {
 
@@ -39,11 +49,16 @@ struct HardwareProfile {
   std::optional<double> host_memory_GBps;
   std::optional<double> pcie_h2d_GBps, pcie_d2h_GBps;
   std::vector<CollectiveMeasurement> collectives;
+  std::optional<int> cpu_cores;
+  std::string calibrated_for;
+  std::vector<GlooCollectiveFit> collective_fits;
 
   std::optional<double> matmul_tflops(Precision p) const;
 };
 
 HardwareProfile parse_hardware_profile(const nlohmann::json& json, const std::string& source);
 HardwareProfile load_hardware_profile(const std::string& path);
+// The JSON `parse_hardware_profile` reads back (absent optionals are left out). `source` is not written.
+nlohmann::ordered_json hardware_profile_to_json(const HardwareProfile& profile);
 
 }  // namespace zeroplan::sim

@@ -32,10 +32,14 @@ class Engine {
   double compute_free = 0;
   double comm_free = 0;
   double host_free = 0;
+  // CPU ranks: Gloo's copies (TCP loopback through the kernel) run on the same cores as the matmuls, so
+  // communication and compute do not overlap: each waits for the other (an ASSUMPTION for hosts whose
+  // cores the ranks' compute threads already fill; tools/validate_machine.sh measures it).
+  bool serial = false;
 
   // Runs `seconds` of compute starting no earlier than `ready`; returns its end.
   double compute(double ready, double seconds, const char* name, int module) {
-    const double start = std::max(compute_free, ready);
+    const double start = std::max({compute_free, ready, serial ? comm_free : 0.0});
     compute_free = start + seconds;
     if (trace_) result_.trace.push_back({name, "compute", start, seconds, fmt::format("module {}", module)});
     return compute_free;
@@ -45,7 +49,7 @@ class Engine {
   double collective(double issue, CollectiveOp op, double bytes, const char* purpose) {
     if (bytes <= 0 || collectives_.ranks() <= 1) return issue;
     const CollectiveEstimate e = collectives_.estimate(op, bytes);
-    const double start = std::max(comm_free, issue);
+    const double start = std::max({comm_free, issue, serial ? compute_free : 0.0});
     comm_free = start + e.time_s;
     result_.comm_busy_s += e.time_s;
     result_.comm_bytes_per_gpu[op_name(op)] += bytes_sent_per_rank(op, bytes, collectives_.ranks());
@@ -55,7 +59,7 @@ class Engine {
     if (trace_) {
       result_.trace.push_back({fmt::format("{} {}", op_name(op), purpose), "comm", start, e.time_s,
                                fmt::format("{:.0f} bytes, {} {}", bytes, e.measured ? "measured" : algorithm_name(e.algorithm),
-                                           e.measured ? "" : protocol_name(e.protocol))});
+                                           e.measured ? "" : e.calibrated ? "gloo fit" : protocol_name(e.protocol))});
     }
     return comm_free;
   }
@@ -84,7 +88,7 @@ class Engine {
     }
     CollectiveSummary s;
     s.op = op_name(op);
-    s.algorithm = e.measured ? "measured" : algorithm_name(e.algorithm);
+    s.algorithm = e.measured ? "measured" : e.calibrated ? "gloo ring (fit)" : algorithm_name(e.algorithm);
     s.purpose = purpose;
     s.bytes = bytes;
     result_.collectives.push_back(s);
@@ -154,8 +158,15 @@ ClusterModel::ClusterModel(const ClusterSpec& cluster, int dp, const SimulationO
   }
   topology_ = std::make_unique<Topology>(spec, layout);
   std::vector<CollectiveMeasurement> measured;
-  if (options.profile) measured = options.profile->collectives;
-  collectives_ = std::make_unique<CollectiveModel>(*topology_, dp, options.link_efficiency, std::move(measured));
+  std::vector<GlooCollectiveFit> fits;
+  int cpu_cores = 0;
+  if (options.profile) {
+    measured = options.profile->collectives;
+    fits = options.profile->collective_fits;
+    cpu_cores = options.profile->cpu_cores.value_or(0);
+  }
+  collectives_ = std::make_unique<CollectiveModel>(*topology_, dp, options.link_efficiency, std::move(measured),
+                                                   std::move(fits), cpu_cores);
   // Every GPU of a node copies at once: the shared PCIe switch uplinks and host memory set the pace.
   const int local = std::min(dp, cluster.gpus_per_node);
   std::vector<Flow> down, up;
@@ -185,9 +196,15 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
   const double n = static_cast<double>(cand.dp);
   const double elem = compute_dtype_bytes(tr.precision);  // bytes per communicated element
   const double tokens = static_cast<double>(cand.micro_batch) * static_cast<double>(tr.seq_len);  // per micro-step
-  const double rate = compute_flops_per_s(context, options);
+  const bool cpu_ranks = context.cluster.gpu.kind == DeviceKind::kCpu;
+  const int ranks_per_host = std::min<int>(static_cast<int>(cand.dp), context.cluster.gpus_per_node);
+  double rate = compute_flops_per_s(context, options);
+  // CPU ranks: a profile's matmul rate is the whole host's (hardware_profile.h); the host's ranks
+  // compute at the same time and share it.
+  if (cpu_ranks && options.profile && options.profile->matmul_tflops(tr.precision)) rate /= ranks_per_host;
+  eng.serial = cpu_ranks;
   const int M = static_cast<int>(mod.params.size());
-  const bool overlap = stage == 0 || cand.overlap_comm;  // stage 0: DDP-style, always overlapped
+  const bool overlap = cand.overlap_comm;  // executor: 1 + overlap_comm bucket buffers, every stage
   const bool offload_opt = cand.offload_optimizer == OffloadDevice::kCpu && stage >= 1;
   const bool offload_param = cand.offload_param == OffloadDevice::kCpu && stage == 3;
   const double reduce_bucket = static_cast<double>(std::max<std::uint64_t>(cand.reduce_bucket_size, 1));
@@ -239,9 +256,16 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
     // ---- backward (reverse module order)
     std::fill(gathered.begin(), gathered.end(), false);
     std::fill(gather_done.begin(), gather_done.end(), 0.0);
-    const bool reduce_now = stage == 3 || boundary;  // stages 0-2 reduce at the accumulation boundary only
+    // As the executor does it (executor/zero/README.md, grad_reducer.h): stages 0, 2 and 3 reduce from the
+    // gradient hooks in EVERY micro-step (stage 0 all-reduce, 2-3 reduce-scatter into an fp32 accumulator);
+    // stage 1 reduces once, in step() (below). A bucket is copied into one of K = 1 + overlap_comm bucket
+    // buffers; its reduction runs async, and the next bucket that needs that buffer waits for it.
+    const bool reduce_now = stage != 1;
+    (void)boundary;
     const CollectiveOp grad_op = stage == 0 ? CollectiveOp::kAllReduce : CollectiveOp::kReduceScatter;
     const char* grad_purpose = stage == 0 ? "gradient all-reduce" : "gradient reduce-scatter";
+    const size_t bucket_buffers = overlap ? 2 : 1;
+    std::vector<double> holding;  // end times of the reductions holding a buffer, oldest first
     double bucket = 0;  // gradient elements waiting in the bucket
     auto flush = [&](double at) {
       if (bucket <= 0) return;
@@ -251,8 +275,14 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
         const double d2h_s = bucket / n * elem * cluster.d2h_s_per_byte();
         eng.host(end, d2h_s, "gradient partition to host");  // hidden unless it delays the boundary
       }
-      if (!overlap) eng.compute_free = std::max(eng.compute_free, end);  // backward waits for its bucket
+      holding.push_back(end);
       bucket = 0;
+    };
+    auto start_bucket = [&] {  // the first gradient of a bucket needs a free buffer
+      if (holding.size() >= bucket_buffers) {
+        eng.compute_free = std::max(eng.compute_free, holding.front());
+        holding.erase(holding.begin());
+      }
     };
     for (int i = M - 1; i >= 0; --i) {
       double ready = eng.compute_free;
@@ -275,6 +305,7 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
       if (reduce_now) {
         // DeepSpeed's rule: a gradient that would overflow the bucket first sends the bucket.
         if (bucket > 0 && bucket + mod.params[i] > reduce_bucket) flush(end);
+        if (bucket <= 0) start_bucket();
         bucket += mod.params[i];
       }
     }
@@ -323,6 +354,18 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
 
   // ---- the optimizer step: wait for every reduction, then small all-reduces, offload, Adam, all-gather.
   double t = std::max({eng.compute_free, eng.comm_free, eng.host_free});
+  if (stage == 1) {
+    // Stage 1 (executor: in step()): one reduce-scatter per bucket of accumulated gradients, backward order.
+    double bucket = 0;
+    for (int i = M - 1; i >= 0; --i) {
+      if (bucket > 0 && bucket + mod.params[i] > reduce_bucket) {
+        t = eng.collective(t, CollectiveOp::kReduceScatter, bucket * elem, "gradient reduce-scatter (step)");
+        bucket = 0;
+      }
+      bucket += mod.params[i];
+    }
+    t = eng.collective(t, CollectiveOp::kReduceScatter, bucket * elem, "gradient reduce-scatter (step)");
+  }
   if (tr.precision == Precision::kFp16) t = eng.collective(t, CollectiveOp::kAllReduce, 1, "fp16 overflow check");
   if (tr.gradient_clipping > 0 && stage >= 1) t = eng.collective(t, CollectiveOp::kAllReduce, 4, "gradient norm");
   const double partition = stage >= 1 ? mod.total_params / n : mod.total_params;
@@ -351,6 +394,11 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
       t = eng.host(t, h2d, "updated parameters to GPU");
       offload_s += h2d;
     }
+  } else if (cpu_ranks && options.profile && options.profile->cpu_adam_params_per_s) {
+    // CPU ranks update their partitions with the executor's AdamW (executor/train/adamw.h) at the same
+    // time, sharing the host's measured rate.
+    optimizer_s = partition * ranks_per_host / *options.profile->cpu_adam_params_per_s;
+    t = eng.compute(t, optimizer_s, "AdamW (CPU)", -1);
   } else {
     const double hbm = context.cluster.gpu.hbm_bandwidth_GBps;
     if (!(hbm > 0)) throw InputError(fmt::format("{}: field \"hbm_bandwidth_GBps\" must be > 0", context.cluster.gpu.name));
@@ -358,9 +406,10 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
     t = eng.compute(t, optimizer_s, "Adam", -1);
   }
   if (stage == 1 || stage == 2) {
-    // Updated partitions are all-gathered, allgather_bucket_size elements per call.
+    // Updated partitions are all-gathered per layout bucket: the executor cuts the flat parameters into
+    // reduce_bucket_size buckets and gathers each (it does not use allgather_bucket_size).
     const double total = mod.total_params;
-    const double per_call = std::min(total, static_cast<double>(std::max<std::uint64_t>(cand.allgather_bucket_size, 1)));
+    const double per_call = std::min(total, reduce_bucket);
     const auto calls = static_cast<std::int64_t>(std::ceil(total / per_call));
     for (std::int64_t i = 0; i < calls; ++i) {
       const double elems = std::min(per_call, total - static_cast<double>(i) * per_call);

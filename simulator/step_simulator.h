@@ -5,15 +5,18 @@
 // host (PCIe copies, CPU Adam).
 //
 // The communication schedule, as the executor performs it (state it here; the executor matches it):
-//  - stage 0: at the accumulation boundary micro-step, gradient buckets of reduce_bucket_size elements
-//    are all-reduced as backward produces them, overlapped with the rest of backward (DDP-style).
-//  - stages 1, 2: gradients accumulate locally; at the boundary micro-step buckets are reduce-scattered
-//    during backward (overlapped when overlap_comm, else backward waits for each bucket); after the
-//    optimizer step the updated partitions are all-gathered (allgather_bucket_size elements per call).
+//  - stage 0: in EVERY micro-step, gradient buckets of reduce_bucket_size elements are all-reduced from the
+//    gradient hooks as backward produces them (executor/zero/README.md: "stage 0 reduces every micro-step").
+//  - stage 1: gradients accumulate locally; in step() (after the last backward) one reduce-scatter per bucket.
+//  - stage 2: like stage 0 but reduce-scatter into an fp32 partition accumulator, every micro-step.
+//  - stages 0, 2, 3: a bucket is copied into one of K = 1 + overlap_comm bucket buffers; its reduction runs
+//    async on the communication stream, and backward waits only when the next bucket needs a busy buffer.
+//  - stages 1, 2: after the optimizer step the updated partitions are all-gathered per layout bucket
+//    (reduce_bucket_size elements per call; the executor does not use allgather_bucket_size).
 //  - stage 3: every micro-step all-gathers each module's parameters before its forward and again before
 //    its backward (prefetching up to stage3_prefetch_bucket_size elements ahead; parameters below
 //    stage3_param_persistence_threshold stay resident) and reduce-scatters gradient buckets during
-//    backward (overlapped when overlap_comm).
+//    backward.
 //  - with fp16, one 1-byte overflow all-reduce per step; with gradient clipping and partitioned
 //    gradients (stages 1-3), one 4-byte norm all-reduce per step.
 //  - offload_optimizer=cpu: gradient partitions go to the host (at the boundary for stages 1-2, after every

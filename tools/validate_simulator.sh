@@ -3,17 +3,24 @@
 #   1. ZeRO communication volume per GPU per optimizer step, stage 3 / stage 2 at gas = 1 (paper: 1.5)
 #   2. all-reduce busbw vs message size on 8 x H200 against the published nccl-tests curve
 #   3. scale: one step of llama-2-70b on 64 x 8 and 1024 x 8 H100 (targets < 50 ms and < 1 s)
-# Usage: tools/validate_simulator.sh   (ZEROPLAN_BUILD_DIR=build-foo to use another build directory)
-# Not here yet (need LibTorch / the executor): simulated vs measured Gloo collectives after
-# `zeroplan calibrate`, and simulated vs measured executor step times.
+#   4. this machine (LibTorch build): `zeroplan calibrate` fits Gloo alpha-beta on a few sizes, then a
+#      separate sweep measures all_reduce / reduce_scatter / all_gather on 2 and 4 ranks over 4 KiB-256 MiB
+#      and the simulator's prediction is compared with every point (fitted sizes marked), plus "fit on
+#      2 ranks only, predict 4"
+#   5. this machine: step time of `zeroplan run` (single process; multi-rank when `run --nproc-per-node`
+#      exists) vs `zeroplan simulate` with the calibrated profile
+# Usage: tools/validate_simulator.sh [--machine-only | --model-only]
+#   (ZEROPLAN_BUILD_DIR=build-foo to use another build directory; VALIDATE_OUT=DIR keeps the measurements)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${ZEROPLAN_BUILD_DIR:-build}
 ZP="$BUILD_DIR/zeroplan"
+PY=${PYTHON:-python3}
+MODE=${1:-all}
+if [ "$MODE" != "--machine-only" ]; then
 if [ ! -x "$ZP" ] || [ ! -x "$BUILD_DIR/bench/simulate_bench" ]; then
   cmake --build "$BUILD_DIR" -j2 --target zeroplan simulate_bench
 fi
-PY=${PYTHON:-python3}
 
 echo "== 1. ZeRO communication volume per GPU per step, stage 3 / stage 2 (gas = 1; ZeRO paper: 1.5)"
 printf "%-14s %-18s %14s %14s %8s %8s\n" model cluster "stage2 bytes" "stage3 bytes" ratio "vs 1.5"
@@ -47,6 +54,6 @@ echo "== 3. scale: one step of llama-2-70b, ZeRO-3, on 64x8 and 1024x8 H100 (tar
 "$BUILD_DIR/bench/simulate_bench" --benchmark_filter='BM_SimulateStepFromScratch|BM_EstimateCached' 2>/dev/null |
   grep -E '^(BM_|Benchmark|-)'
 
-echo
-echo "not yet measured: simulated vs measured Gloo collectives (needs \`zeroplan calibrate\`, LibTorch) and"
-echo "simulated vs measured executor step times (needs the ZeRO executor)."
+fi  # model sections
+[ "$MODE" = "--model-only" ] && exit 0
+exec tools/validate_machine.sh

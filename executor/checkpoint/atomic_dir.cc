@@ -83,6 +83,29 @@ AtomicDirWriter::AtomicDirWriter(std::string parent, std::string name)
   if (!fs::create_directory(tmp_, ec) || ec) throw InputError(tmp_ + ": cannot create directory (" + ec.message() + ")");
 }
 
+std::string atomic_tmp_dir(const std::string& parent, const std::string& name, const std::string& tmp_suffix) {
+  return parent + "/." + name + ".tmp-" + tmp_suffix;
+}
+
+void write_file_synced(const std::string& path, const void* data, std::size_t bytes) { write_all(path, data, bytes); }
+
+std::string checksum_hex(const void* data, std::size_t bytes) { return hex64(checksum64(data, bytes)); }
+
+AtomicDirWriter::AtomicDirWriter(std::string parent, std::string name, const std::string& tmp_suffix)
+    : parent_(std::move(parent)), name_(std::move(name)) {
+  std::error_code ec;
+  fs::create_directories(parent_, ec);
+  if (ec) throw InputError(parent_ + ": cannot create directory (" + ec.message() + ")");
+  tmp_ = atomic_tmp_dir(parent_, name_, tmp_suffix);
+  fs::remove_all(tmp_, ec);
+  if (!fs::create_directory(tmp_, ec) || ec) throw InputError(tmp_ + ": cannot create directory (" + ec.message() + ")");
+}
+
+void AtomicDirWriter::adopt_file(const std::string& file, std::size_t bytes, const std::string& checksum) {
+  ZP_ASSERT(!committed_, "adopt after commit");
+  files_[file] = {{"bytes", bytes}, {"checksum", checksum}};
+}
+
 AtomicDirWriter::~AtomicDirWriter() {
   if (!committed_) {
     std::error_code ec;

@@ -26,11 +26,17 @@ std::uint64_t checksum64(const void* data, std::size_t bytes, std::uint64_t seed
 class AtomicDirWriter {
  public:
   AtomicDirWriter(std::string parent, std::string name);  // creates the temp dir
+  // A temp dir PARENT/.NAME.tmp-<tmp_suffix> that other processes can find (sharded checkpoints:
+  // every rank writes its files there, rank 0 owns the writer and adopts them).
+  AtomicDirWriter(std::string parent, std::string name, const std::string& tmp_suffix);
   ~AtomicDirWriter();                                      // removes the temp dir unless committed
   AtomicDirWriter(const AtomicDirWriter&) = delete;
   AtomicDirWriter& operator=(const AtomicDirWriter&) = delete;
 
   void write_file(const std::string& file, const void* data, std::size_t bytes);
+  // Records a file another process wrote (synced) into tmp_dir(), with its size and checksum_hex.
+  void adopt_file(const std::string& file, std::size_t bytes, const std::string& checksum);
+  const std::string& tmp_dir() const { return tmp_; }
   // Writes manifest.json {format, files, meta}, fsyncs and renames into place. An existing
   // PARENT/NAME is replaced (moved aside, then removed after the rename).
   std::string commit(const nlohmann::json& meta);
@@ -40,6 +46,12 @@ class AtomicDirWriter {
   nlohmann::json files_ = nlohmann::json::object();
   bool committed_ = false;
 };
+
+// The temp dir AtomicDirWriter(parent, name, tmp_suffix) uses.
+std::string atomic_tmp_dir(const std::string& parent, const std::string& name, const std::string& tmp_suffix);
+// Writes a file and fsyncs it (InputError naming it on failure); the manifest's checksum text.
+void write_file_synced(const std::string& path, const void* data, std::size_t bytes);
+std::string checksum_hex(const void* data, std::size_t bytes);
 
 // Atomically points PARENT/latest at NAME.
 void write_latest_pointer(const std::string& parent, const std::string& name);

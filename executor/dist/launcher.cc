@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string_view>
@@ -51,6 +53,10 @@ std::vector<std::string> child_environment(const RankEnv& env) {
     if (!overridden) out.emplace_back(entry);
   }
   for (const auto& [name, value] : vars) out.push_back(name + "=" + value);
+  // c10d's own warnings ("Connection closed by peer" on every survivor of a failed rank) would
+  // repeat the failure once per rank next to the launcher's one line; keep errors only, unless
+  // the user asked for a level.
+  if (std::getenv("TORCH_CPP_LOG_LEVEL") == nullptr) out.emplace_back("TORCH_CPP_LOG_LEVEL=ERROR");
   return out;
 }
 
@@ -87,8 +93,12 @@ std::string join_ranks(const std::vector<int>& ranks) {
 
 // Picks the root cause among the ranks that failed on their own: a rank that died without
 // reporting (signal, or exit without an error record) is the cause the others' communication
-// errors follow from; then a rank that reported its own error; then the first communication error.
-std::string describe_failure(c10d::Store& store, const std::vector<Child>& children, const Child*& root_out) {
+// errors follow from; then a rank that reported its own error; then -- when every rank that
+// stopped on its own only reported communication errors (timeouts, closed connections) -- a rank
+// the launcher had to stop because it was still running: it hung, and the others timed out
+// waiting for it; last the first communication error.
+std::string describe_failure(c10d::Store& store, const std::vector<Child>& children, const Child*& root_out,
+                             std::chrono::milliseconds timeout) {
   const Child* root = nullptr;
   int root_priority = INT_MAX;
   std::optional<RankErrorRecord> root_error;
@@ -100,6 +110,26 @@ std::string describe_failure(c10d::Store& store, const std::vector<Child>& child
       root = &c;
       root_priority = priority;
       root_error = error;
+    }
+  }
+  if (root != nullptr && root_priority == 2) {
+    // Communication errors only: look for a hung rank (stopped by us, no error of its own). The
+    // one furthest behind (lowest step) is the one the others waited for.
+    const Child* hung = nullptr;
+    RankStatus hung_status;
+    for (const auto& c : children) {
+      if (!c.outcome.stopped_by_launcher || read_rank_error(store, c.rank)) continue;
+      const RankStatus status = read_rank_status(store, c.rank);
+      if (hung == nullptr || status.step < hung_status.step) {
+        hung = &c;
+        hung_status = status;
+      }
+    }
+    if (hung != nullptr) {
+      root_out = hung;
+      return fmt::format("rank {} stopped responding during {} (the other ranks timed out after {:.1f} s waiting "
+                         "for it)",
+                         hung->rank, describe_status(hung_status), static_cast<double>(timeout.count()) / 1000.0);
     }
   }
   root_out = root;
@@ -123,6 +153,24 @@ std::string current_executable() {
   const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
   if (n <= 0) throw std::runtime_error("launcher: cannot read /proc/self/exe");
   return std::string(buf, static_cast<size_t>(n));
+}
+
+std::vector<std::string> current_arguments() {
+  std::FILE* f = std::fopen("/proc/self/cmdline", "rb");
+  if (f == nullptr) throw std::runtime_error("launcher: cannot read /proc/self/cmdline");
+  std::string all;
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) all.append(buf, n);
+  std::fclose(f);
+  std::vector<std::string> args;
+  for (std::size_t pos = 0; pos < all.size();) {
+    const std::size_t end = all.find('\0', pos);
+    args.push_back(all.substr(pos, end == std::string::npos ? std::string::npos : end - pos));
+    if (end == std::string::npos) break;
+    pos = end + 1;
+  }
+  if (!args.empty()) args.erase(args.begin());  // argv[0]
+  return args;
 }
 
 void check_launch_options(const LaunchOptions& o) {
@@ -222,7 +270,7 @@ LaunchResult launch_local_ranks(const LaunchOptions& options) {
   for (const auto& c : children) result.ranks.push_back(c.outcome);
   if (failed_at) {
     const Child* root = nullptr;
-    std::string what = describe_failure(*store, children, root);
+    std::string what = describe_failure(*store, children, root, options.timeout);
     if (root == nullptr) {
       what = remote_abort.empty() ? "the job was aborted" : fmt::format("stopped by another node: {}", remote_abort);
     }

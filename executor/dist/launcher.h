@@ -54,5 +54,7 @@ void check_launch_options(const LaunchOptions& options);
 
 // The path of the running executable (/proc/self/exe).
 std::string current_executable();
+// This process's arguments without argv[0] (/proc/self/cmdline): a launcher re-executes them.
+std::vector<std::string> current_arguments();
 
 }  // namespace zeroplan::executor::dist

@@ -63,7 +63,10 @@ at::Tensor LlamaForCausalLMImpl::hidden_states(const at::Tensor& input_ids, cons
                                 : at::arange(s, at::TensorOptions().dtype(at::kLong).device(device)).unsqueeze(0).expand({b, s});
   if (inv_freq_.device() != device) inv_freq_ = inv_freq_.to(device);
 
+  UnitHooks* hooks = unit_hooks_;
+  if (hooks != nullptr) hooks->before_unit_forward(0);
   at::Tensor h = model->embed_tokens->forward(input_ids);
+  if (hooks != nullptr) h = hooks->after_unit_forward(0, h);
   LayerInputs in;
   std::tie(in.cos, in.sin) = rope_cos_sin(inv_freq_, position_ids, h.scalar_type());
   // Mistral applies its sliding window; Qwen2 only with use_sliding_window, which the spec does not
@@ -71,8 +74,14 @@ at::Tensor LlamaForCausalLMImpl::hidden_states(const at::Tensor& input_ids, cons
   const std::int64_t window = spec_.architecture == zeroplan::Architecture::kMistral ? spec_.sliding_window : 0;
   in.attention_mask = make_attention_mask(segment_ids, b, s, window, device);
   const bool checkpoint = options_.activation_checkpointing && at::GradMode::is_enabled();
-  for (const auto& layer : model->layers->layers)
+  int unit = 1;
+  for (const auto& layer : model->layers->layers) {
+    if (hooks != nullptr) hooks->before_unit_forward(unit);
     h = checkpoint ? checkpointed_layer_forward(*layer, h, in) : layer->forward(h, in);
+    if (hooks != nullptr) h = hooks->after_unit_forward(unit, h);
+    ++unit;
+  }
+  if (hooks != nullptr) hooks->before_unit_forward(unit);  // the head: live until its backward
   return model->norm->forward(h);
 }
 

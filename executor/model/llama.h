@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "executor/model/decoder_layer.h"
+#include "executor/model/unit_hooks.h"
 #include "planner/model_spec.h"
 #include "planner/training_spec.h"
 
@@ -63,6 +64,11 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   const ModelOptions& options() const { return options_; }
   void set_activation_checkpointing(bool on) { options_.activation_checkpointing = on; }
 
+  // Unit hooks (unit_hooks.h; nullptr: none). The hooks object must outlive its use by the model.
+  void set_unit_hooks(UnitHooks* hooks) { unit_hooks_ = hooks; }
+  UnitHooks* unit_hooks() const { return unit_hooks_; }
+  int num_units() const { return static_cast<int>(spec_.num_hidden_layers) + 2; }
+
   std::shared_ptr<LlamaModelImpl> model;
   std::shared_ptr<LinearImpl> lm_head;  // null when tie_word_embeddings
 
@@ -70,6 +76,7 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
   zeroplan::ModelSpec spec_;
   ModelOptions options_;
   at::Tensor inv_freq_;  // fp32 RoPE frequencies; not a buffer so that to(bf16) leaves it fp32
+  UnitHooks* unit_hooks_ = nullptr;
 };
 TORCH_MODULE(LlamaForCausalLM);
 

@@ -156,6 +156,11 @@ StepRecord Trainer::train_step() {
   const auto start = std::chrono::steady_clock::now();
   model_->train();
 
+  const std::int64_t step_number = state_.step + 1;
+  auto enter = [&](const char* phase) {
+    if (options_.on_phase) options_.on_phase(phase, step_number);
+  };
+  enter("data");
   // Collate the whole step first: the loss normaliser is the step's label-token count.
   std::vector<text::MicroBatch> micro;
   micro.reserve(static_cast<std::size_t>(options_.grad_accum));
@@ -182,6 +187,7 @@ StepRecord Trainer::train_step() {
     // activations: parameter gradients accumulate in place into the engine's flat buffer.
     std::optional<LossSum> ls;
     {
+      enter("forward");
       OptionalPhase phase(options_.profiler, profiler::Phase::kForward);
       profiler::MemoryScope scope(profiler::Category::kActivations);
       ls = options_.fused_loss
@@ -190,6 +196,7 @@ StepRecord Trainer::train_step() {
       ZP_ASSERT(ls->label_tokens == shifted_label_tokens(mb), "loss and trainer disagree on the label-token count");
       local_loss_sum += ls->loss_sum.item<double>();
     }
+    enter("backward");
     OptionalPhase phase(options_.profiler, profiler::Phase::kBackward);
     profiler::MemoryScope scope(profiler::Category::kActivations);
     (ls->loss_sum * multiplier).backward();
@@ -202,6 +209,7 @@ StepRecord Trainer::train_step() {
   r.lr = schedule_.current_lr();
   StepOutcome outcome;
   {
+    enter("optimizer step");
     OptionalPhase phase(options_.profiler, profiler::Phase::kOptimizerStep);
     profiler::MemoryScope scope(profiler::Category::kBuffers);  // the norm's scratch
     outcome = engine_.step(r.lr);

@@ -8,6 +8,7 @@
 // ranks) / label tokens of the whole global batch. Each micro-step backpropagates
 // loss_sum_micro * loss_scale / N_global, so the gradient does not depend on how the batch is split.
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "executor/model/llama.h"
@@ -37,6 +38,10 @@ struct TrainerOptions {
   // Optional: forward / backward / optimizer step are timed as its phases (it must outlive the
   // trainer). Memory scopes (activations, buffers) are opened either way.
   profiler::Profiler* profiler = nullptr;
+  // Optional: called when the step enters a phase ("data", "forward", "backward", "optimizer step";
+  // step = the 1-based optimizer step being run). Multi-rank runs publish it on the status channel
+  // so that a failure report says what each rank was doing.
+  std::function<void(const char* phase, std::int64_t step)> on_phase;
 };
 
 // Micro-batches one epoch yields on one rank, the last one possibly short: ceil(n / micro_batch).

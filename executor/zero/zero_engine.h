@@ -18,8 +18,9 @@
 // The overflow decision comes from the all-reduced norm, so every rank skips the same steps and
 // the loss scaler state stays identical. The loss is normalised by the global label tokens
 // (all_reduce_sum), so the gradients are summed over ranks, never averaged.
-// Not yet: stage 2 (bucketed reduce-scatter during backward from post-accumulate-grad hooks,
-// partitioned gradients), stage 3, offload. They are rejected with InputError.
+// This is the first stage 0/1 engine, on DeepSpeed's contiguous partitions; it is kept with its
+// tests. make_zero_engine() builds ShardedEngine (sharded_engine.h) for every stage instead, which
+// also runs stages 2 and 3 and offload (README.md).
 #include <ATen/ATen.h>
 
 #include <memory>

@@ -35,7 +35,14 @@ int main(int argc, char** argv) {
     }
   }
   try {
-    if (const auto env = rank_env_from_environment()) return run_selftest_rank(*env, selftest, std::cout);
+    if (const auto env = rank_env_from_environment()) {
+      try {
+        return run_selftest_rank(*env, selftest, std::cout);
+      } catch (const std::exception&) {
+        if (env->source == "zeroplan") return 1;  // the launcher's line reports it
+        throw;
+      }
+    }
     for (int i = 1; i < argc; ++i) launch.args.emplace_back(argv[i]);
     const LaunchResult result = launch_local_ranks(launch);
     if (!result.failure.empty()) std::fprintf(stderr, "zeroplan: %s\n", result.failure.c_str());

@@ -157,7 +157,10 @@ TEST_F(RunMeasured, PlanErrorsAreOneLineAndExitTwo) {
                 .exit_code, 0);
   const std::string out = " --steps 1 --out " + (dir / "never").string();
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"run --plan " + plan_dp2 + data_args() + out, "stage 1 on 2 ranks is not supported by `zeroplan run` yet"},
+      {"run --plan " + plan_dp2 + data_args() + out,
+       "planned for dp 2 but this job has 1 rank: run it with --nproc-per-node 2"},
+      {"run --plan " + plan_dp2 + data_args() + " --nproc-per-node 2 --zero-stage 2" + out,
+       "--zero-stage 2 disagrees with " + plan_dp2 + " candidate #1 (zero_stage 1)"},
       {"run --plan " + plan + data_args() + " --micro-batch 4" + out,
        "--micro-batch 4 disagrees with " + plan + " candidate #1 (micro_batch 2)"},
       {"run --plan " + plan + data_args() + " --max-seq-len 128" + out, "(seq_len 64)"},
@@ -178,6 +181,16 @@ TEST_F(RunMeasured, PlanErrorsAreOneLineAndExitTwo) {
                                      " --micro-batch 2 --grad-accum 2 --max-seq-len 64 --precision fp32 --steps 1 "
                                      "--out " + (dir / "agree").string(), dir);
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  // The dp-2 stage-1 plan on 2 ranks: both ranks in measured.json, the plan's candidate as config.
+  const fs::path two = dir / "two_ranks";
+  const Result r2 = run_zeroplan("run --plan " + plan_dp2 + data_args() + " --nproc-per-node 2 --steps 2 --out " +
+                                     two.string(), dir);
+  ASSERT_EQ(r2.exit_code, 0) << r2.err;
+  EXPECT_NE(r2.out.find("2 ranks (gloo), ZeRO stage 1"), std::string::npos) << r2.out;
+  const auto m2 = zeroplan::reports::read_measured_run((two / "measured.json").string());
+  ASSERT_EQ(m2.ranks.size(), 2u);
+  EXPECT_EQ(m2.config.at("dp"), 2);
+  EXPECT_EQ(m2.config.at("zero_stage"), 1);
 }
 
 }  // namespace

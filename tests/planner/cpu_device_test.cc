@@ -68,6 +68,10 @@ PlanContext tiny_on_cpu(int ranks) {
   ctx.training.precision = Precision::kFp32;
   ctx.training.attention = AttentionImpl::kSdpa;
   ctx.training.headroom_fraction = 0.9;
+  // These tests check DeepSpeed's formulas on CPU ranks. Since the plan's runtime exists
+  // (memory_model.h "Runtimes"), CPU ranks default to zeroplan's executor, whose states, buffers and
+  // activations differ (executor_memory_test.cc): pin DeepSpeed here so the by-hand figures stay.
+  ctx.training.runtime = Runtime::kDeepSpeed;
   return ctx;
 }
 

@@ -118,9 +118,14 @@ TEST(StepSimulator, StageThreeOverStageTwoVolumeIsOnePointFive) {
 
 TEST(StepSimulator, AccumulationBoundarySchedule) {
   PlanContext ctx = context(llama7b(), "hgx-h100", 1);
-  // Stages 1-2 reduce only at the boundary: the volume does not grow with grad_accum.
-  EXPECT_NEAR(total_bytes(simulate_step(ctx, candidate(2, 8, 4), SimulationOptions{})),
-              total_bytes(simulate_step(ctx, candidate(2, 8, 1), SimulationOptions{})), 1.0);
+  // Stage 1 reduces only in step(): the volume does not grow with grad_accum.
+  EXPECT_NEAR(total_bytes(simulate_step(ctx, candidate(1, 8, 4), SimulationOptions{})),
+              total_bytes(simulate_step(ctx, candidate(1, 8, 1), SimulationOptions{})), 1.0);
+  // Stage 2 (as the executor does it) reduce-scatters every micro-step; the post-step all-gather is once.
+  const SimulationResult s2_1 = simulate_step(ctx, candidate(2, 8, 1), SimulationOptions{});
+  const SimulationResult s2_4 = simulate_step(ctx, candidate(2, 8, 4), SimulationOptions{});
+  EXPECT_NEAR(s2_4.comm_bytes_per_gpu.at("reduce_scatter") / s2_1.comm_bytes_per_gpu.at("reduce_scatter"), 4.0, 1e-9);
+  EXPECT_NEAR(s2_4.comm_bytes_per_gpu.at("all_gather"), s2_1.comm_bytes_per_gpu.at("all_gather"), 1.0);
   // Stage 3 gathers and reduce-scatters every micro-step: 4x (plus the same one-off norm all-reduce).
   const double s3_1 = simulate_step(ctx, candidate(3, 8, 1), SimulationOptions{}).comm_bytes_per_gpu.at("all_gather");
   const double s3_4 = simulate_step(ctx, candidate(3, 8, 4), SimulationOptions{}).comm_bytes_per_gpu.at("all_gather");

@@ -17,6 +17,8 @@ void register_simulate_command(CLI::App& app, CliContext& context);  // simulate
 #ifdef ZEROPLAN_HAVE_RUN_COMMAND
 void register_run_command(CLI::App& app, CliContext& context);  // run_command.cc (LibTorch builds only)
 void register_dist_selftest_command(CLI::App& app, CliContext& context);  // dist_selftest_command.cc (hidden)
+void register_calibrate_command(CLI::App& app, CliContext& context);  // calibrate_command.cc (LibTorch builds only)
+void register_export_command(CLI::App& app, CliContext& context);  // export_command.cc (LibTorch builds only)
 #endif
 
 void register_all_commands(CLI::App& app, CliContext& context) {
@@ -26,6 +28,8 @@ void register_all_commands(CLI::App& app, CliContext& context) {
 #ifdef ZEROPLAN_HAVE_RUN_COMMAND
   register_run_command(app, context);
   register_dist_selftest_command(app, context);
+  register_calibrate_command(app, context);
+  register_export_command(app, context);
 #endif
 }
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "planner/error.h"
+#include "planner/memory_model.h"
 #include "planner/plan.h"
 #include "planner/units.h"
 
@@ -52,6 +53,11 @@ void add_context_flags(CLI::App& command, ContextFlags& flags) {
   command.add_option("--attention", flags.attention, "eager (materialises the s x s scores) or sdpa")
       ->capture_default_str()
       ->check(CLI::IsMember({"eager", "sdpa"}));
+  command.add_option("--runtime", flags.runtime,
+                     "What runs the plan: deepspeed (DeepSpeed + the Hugging Face model), zeroplan (zeroplan run), "
+                     "or auto: zeroplan on CPU ranks, deepspeed on GPUs (planner/memory_model.h)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "deepspeed", "zeroplan"}));
   command.add_option("--headroom", flags.headroom, kHeadroomHelp)->capture_default_str();
   command.add_option("--cpu-memory", flags.cpu_memory, "Override CPU memory per node, with a unit (e.g. 512GiB)");
 }
@@ -81,6 +87,8 @@ PlanContext build_plan_context(const ContextFlags& flags, const std::string& con
   training.activation_checkpointing = parse_toggle(flags.activation_checkpointing, "--activation-checkpointing");
   training.attention = parse_attention(flags.attention, "--attention");
   training.headroom_fraction = flags.headroom;
+  training.runtime = parse_runtime(flags.runtime, "--runtime");
+  training.runtime = effective_runtime(context);  // auto -> by device kind; plan.json records it
   return context;
 }
 

@@ -25,6 +25,7 @@ struct ContextFlags {
   std::string precision = "bf16";
   std::string activation_checkpointing = "auto";
   std::string attention = "sdpa";
+  std::string runtime = "auto";  // auto | deepspeed | zeroplan (planner/memory_model.h "Runtimes")
   double headroom = 0.90;
   std::string cpu_memory;  // "" = the cluster's
   // Set by add_context_flags: whether the user typed the flag (for --ds-config-in's "auto" values).

@@ -43,9 +43,10 @@ struct SimulateFlags {
 
 struct CollectiveFlags {
   std::string op = "all_reduce";
-  std::string bytes = "1GiB";
+  std::vector<std::string> bytes = {"1GiB"};  // several: one estimate each (a JSON list with --json)
   std::string cluster = "1x8-h100-80gb";
   int ranks = 0;  // 0 = the whole cluster
+  int gpus_per_node = 0;  // 0 = the cluster's (CPU ranks for local-cpu)
   std::string algorithm = "auto";
   std::string hardware_profile;
   bool json = false;
@@ -140,31 +141,47 @@ void run_simulate(const SimulateFlags& f, CliContext& cli) {
 void run_collective(const CollectiveFlags& f, CliContext& cli) {
   const sim::CollectiveOp op = sim::parse_op(f.op, "--op");
   const sim::Algorithm algorithm = sim::parse_algorithm(f.algorithm, "--algorithm");
-  const std::uint64_t bytes = parse_bytes(f.bytes, "--bytes");
-  if (bytes == 0) throw InputError("--bytes: must be > 0");
-  const ClusterSpec cluster = load_cluster_spec(f.cluster, cli.configs_dir);
+  std::vector<std::uint64_t> sizes;
+  for (const std::string& text : f.bytes) {
+    sizes.push_back(parse_bytes(text, "--bytes"));
+    if (sizes.back() == 0) throw InputError("--bytes: must be > 0");
+  }
+  ClusterSpec cluster = load_cluster_spec(f.cluster, cli.configs_dir);
+  if (f.gpus_per_node > 0 && f.gpus_per_node != cluster.gpus_per_node) {
+    if (f.gpus_per_node > cluster.gpu.node.max_gpus_per_node) {
+      throw InputError(fmt::format("--gpus-per-node: {} GPUs per node, but a {} node holds at most {}", f.gpus_per_node,
+                                   cluster.gpu.name, cluster.gpu.node.max_gpus_per_node));
+    }
+    cluster.gpus_per_node = f.gpus_per_node;
+    cluster.name = fmt::format("{}x{}-{}", cluster.nodes, cluster.gpus_per_node, cluster.gpu.name);
+  }
   auto profile = profile_from(f.hardware_profile);
   sim::SimulationOptions options;
   options.profile = profile.get();
   const int ranks = f.ranks > 0 ? f.ranks : cluster.world_size();
   sim::ClusterModel model(cluster, ranks, options);
-  const sim::CollectiveEstimate e = model.collectives().estimate(op, static_cast<double>(bytes), algorithm);
-  const std::string algo = e.measured ? "measured" : sim::algorithm_name(e.algorithm);
-  if (f.json) {
-    nlohmann::ordered_json j = {{"op", sim::op_name(op)},         {"bytes", bytes},
-                                {"ranks", ranks},                  {"cluster", cluster.name},
-                                {"time_s", e.time_s},              {"algbw_GBps", e.algbw_GBps},
-                                {"busbw_GBps", e.busbw_GBps},      {"algorithm", algo},
-                                {"protocol", e.measured ? "" : sim::protocol_name(e.protocol)}};
-    std::fputs((j.dump(2) + "\n").c_str(), stdout);
-  } else {
-    std::fputs(fmt::format("{} of {} on {} ranks of {} ({})\n{:.2f} us  algbw {:.1f} GB/s  busbw {:.1f} GB/s  via {}{}\n",
-                           sim::op_name(op), format_bytes(bytes), ranks, cluster.name, model.topology().layout().description,
-                           e.time_s * 1e6, e.algbw_GBps, e.busbw_GBps, algo,
-                           e.measured ? "" : std::string("/") + sim::protocol_name(e.protocol))
-                   .c_str(),
-               stdout);
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const std::uint64_t bytes : sizes) {
+    const sim::CollectiveEstimate e = model.collectives().estimate(op, static_cast<double>(bytes), algorithm);
+    const std::string algo = e.measured ? "measured" : sim::algorithm_name(e.algorithm);
+    if (f.json) {
+      nlohmann::ordered_json j = {{"op", sim::op_name(op)},         {"bytes", bytes},
+                                  {"ranks", ranks},                  {"cluster", cluster.name},
+                                  {"time_s", e.time_s},              {"algbw_GBps", e.algbw_GBps},
+                                  {"busbw_GBps", e.busbw_GBps},      {"algorithm", algo},
+                                  {"protocol", e.measured ? "" : e.calibrated ? "gloo" : sim::protocol_name(e.protocol)},
+                                  {"source", e.measured ? "measured points" : e.calibrated ? "gloo fit" : "model"}};
+      list.push_back(j);
+    } else {
+      std::fputs(fmt::format("{} of {} on {} ranks of {} ({})\n{:.2f} us  algbw {:.1f} GB/s  busbw {:.1f} GB/s  via {}{}\n",
+                             sim::op_name(op), format_bytes(bytes), ranks, cluster.name, model.topology().layout().description,
+                             e.time_s * 1e6, e.algbw_GBps, e.busbw_GBps, algo,
+                             e.measured ? "" : e.calibrated ? std::string("/gloo (calibrated fit)") : std::string("/") + sim::protocol_name(e.protocol))
+                     .c_str(),
+                 stdout);
+    }
   }
+  if (f.json) std::fputs(((list.size() == 1 ? list[0] : list).dump(2) + "\n").c_str(), stdout);
 }
 
 }  // namespace
@@ -188,10 +205,16 @@ void register_simulate_command(CLI::App& app, CliContext& cli) {
   auto cflags = std::make_shared<CollectiveFlags>();
   CLI::App* coll = cmd->add_subcommand("collective", "Time one collective on a cluster's topology (nccl-tests' algbw/busbw)");
   coll->add_option("--op", cflags->op, "all_reduce, reduce_scatter, all_gather, broadcast or reduce")->capture_default_str();
-  coll->add_option("--bytes", cflags->bytes, "Buffer size with a unit (nccl-tests' S: the whole gathered buffer)")
+  coll->add_option("--bytes", cflags->bytes,
+                   "Buffer size with a unit (nccl-tests' S: the whole gathered buffer); a comma list gives one "
+                   "estimate per size (a JSON list)")
+      ->delimiter(',')
       ->capture_default_str();
   coll->add_option("--cluster", cflags->cluster, "Cluster preset or file")->capture_default_str();
   coll->add_option("--ranks", cflags->ranks, "Ranks in the group (default: the whole cluster)")->check(CLI::PositiveNumber);
+  coll->add_option("--gpus-per-node", cflags->gpus_per_node,
+                   "Override the cluster's GPUs per node (CPU ranks for --cluster local-cpu)")
+      ->check(CLI::PositiveNumber);
   coll->add_option("--algorithm", cflags->algorithm, "ring, tree, hierarchical, nvls or auto (fastest, as NCCL picks)")
       ->capture_default_str();
   coll->add_option("--hardware-profile", cflags->hardware_profile, "Measured collective times to use instead of the model");

@@ -1,0 +1,201 @@
+// `zeroplan calibrate`'s probes (executor/calibrate/): the matmul shapes against the simulator's FLOP
+// count, each probe's result structure at tiny sizes, collectives on fake ranks, the fit of the measured
+// points, option checks, and the CLI end to end (a 2-rank Gloo probe at tiny sizes; bad input exits 2
+// with one line).
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "executor/calibrate/calibrate.h"
+#include "executor/calibrate/probes.h"
+#include "executor/dist/fake_communicator.h"
+#include "planner/error.h"
+#include "simulator/hardware_profile.h"
+#include "simulator/step_simulator.h"
+
+namespace zeroplan::executor::calibrate {
+namespace {
+
+namespace fs = std::filesystem;
+
+ModelSpec tiny() {
+  ModelSpec m;
+  m.name = "tiny";
+  m.hidden_size = 32;
+  m.intermediate_size = 64;
+  m.num_hidden_layers = 2;
+  m.num_attention_heads = 4;
+  m.num_key_value_heads = 2;
+  m.head_dim = 8;
+  m.vocab_size = 100;
+  m.max_position_embeddings = 64;
+  return m;
+}
+
+TEST(CalibrateShapes, MatchTheSimulatorsFlopCount) {
+  const ModelSpec m = tiny();
+  const std::int64_t seq = 16, mb = 3;
+  const auto shapes = model_matmul_shapes(m, seq, mb);
+  ASSERT_EQ(shapes.size(), 8u);
+  double flops = 0;
+  for (const MatmulShape& s : shapes) flops += s.flops() * static_cast<double>(s.calls_per_step);
+  // The simulator's model FLOPs per token (forward + backward = 3 x forward) x tokens; it charges every
+  // layer parameter 2 FLOPs per token, the two RMSNorm weights (2h per layer) included, which are no GEMM.
+  const sim::ModuleCosts costs = sim::module_costs(m, seq, 0);
+  const double norm_flops_per_token = 3.0 * 2.0 * (2.0 * 32) * 2;  // 3 x 2 FLOPs x 2h x 2 layers
+  EXPECT_NEAR(flops / ((costs.model_flops_per_token - norm_flops_per_token) * seq * mb), 1.0, 1e-12);
+  // Hand-computed q_proj: 6 x 48 tokens x 32 x 32, once per layer.
+  EXPECT_EQ(shapes[0].name, "q_proj");
+  EXPECT_DOUBLE_EQ(shapes[0].flops(), 6.0 * 48 * 32 * 32);
+  EXPECT_EQ(shapes[0].calls_per_step, 2);
+  EXPECT_THROW(model_matmul_shapes(m, 0, 1), InputError);
+}
+
+TEST(CalibrateProbes, ReturnPositiveRatesAtTinySizes) {
+  ProbeBudget budget;
+  budget.reps = 1;
+  std::vector<std::string> lines;
+  const MatmulProbeResult mm =
+      probe_matmul(model_matmul_shapes(tiny(), 8, 1), Precision::kFp32, budget, [&](const std::string& l) { lines.push_back(l); });
+  ASSERT_EQ(mm.shapes.size(), 8u);
+  EXPECT_EQ(lines.size(), 8u);  // one progress line per shape
+  double seconds = 0;
+  for (const auto& s : mm.shapes) {
+    EXPECT_GT(s.seconds, 0);
+    EXPECT_GT(s.tflops, 0);
+    seconds += s.seconds * static_cast<double>(s.shape.calls_per_step);
+  }
+  EXPECT_NEAR(mm.step_seconds, seconds, 1e-12);
+  EXPECT_NEAR(mm.tflops, mm.step_flops / mm.step_seconds / 1e12, 1e-12);
+  EXPECT_GT(probe_matmul(model_matmul_shapes(tiny(), 8, 1), Precision::kBf16, budget).tflops, 0);
+
+  const AdamwProbeResult adam = probe_adamw(1000, budget);
+  EXPECT_EQ(adam.params, 1000);
+  EXPECT_GT(adam.params_per_s, 0);
+  EXPECT_THROW(probe_adamw(0, budget), InputError);
+
+  const MemoryProbeResult mem = probe_host_memory(1 << 20, budget);
+  EXPECT_EQ(mem.bytes, 1u << 20);
+  EXPECT_NEAR(mem.copy_GBps, (1 << 20) / mem.seconds / 1e9, 1e-9);
+}
+
+TEST(CalibrateProbes, CollectivesOnFakeRanks) {
+  std::mutex mu;
+  std::vector<CollectivePoint> rank0;
+  dist::run_fake_ranks(2, std::chrono::seconds(20), [&](dist::Communicator& comm) {
+    ProbeBudget budget;
+    budget.reps = 1;
+    auto points = probe_collectives(comm, {"all_reduce", "reduce_scatter", "all_gather", "broadcast"}, {4096, 10}, budget);
+    if (comm.rank() == 0) {
+      std::lock_guard<std::mutex> lock(mu);
+      rank0 = points;
+    }
+  });
+  ASSERT_EQ(rank0.size(), 8u);
+  EXPECT_EQ(rank0[0].op, "all_reduce");
+  EXPECT_EQ(rank0[0].bytes, 4096u);
+  EXPECT_EQ(rank0[1].bytes, 8u);  // 10 bytes: 2 whole fp32 elements, one per rank
+  EXPECT_EQ(rank0[0].ranks, 2);
+  EXPECT_EQ(rank0[0].rep_times_s.size(), 4u);  // below 1 MiB: 4 x reps
+  for (const auto& p : rank0) EXPECT_GT(p.time_s, 0);
+  EXPECT_THROW(check_collective_op("all_to_all"), InputError);
+}
+
+TEST(CalibrateFit, UsesOnlyTheFitSizes) {
+  std::vector<MeasuredCollective> pts;
+  for (std::uint64_t b : {4096ull, 65536ull, 1048576ull, 16777216ull}) {
+    pts.push_back({"all_gather", 2, b, 1e-4 + 1e-9 * static_cast<double>(b)});
+    pts.push_back({"all_gather", 4, b, 3e-4 + 2e-9 * static_cast<double>(b)});
+  }
+  pts.push_back({"all_gather", 2, 65536, 5.0});  // duplicate size: the first is kept
+  sim::HardwareProfile p;
+  add_collective_results(p, pts, {4096, 16777216});
+  ASSERT_EQ(p.collectives.size(), 2u);
+  ASSERT_EQ(p.collective_fits.size(), 2u);
+  EXPECT_EQ(p.collectives[0].bytes.size(), 4u);
+  EXPECT_EQ(p.collective_fits[0].fitted_bytes, (std::vector<double>{4096, 16777216}));
+  // Points on a line: the fit reproduces the held-out ones.
+  const auto& f2 = *sim::find_gloo_fit(p.collective_fits, sim::CollectiveOp::kAllGather, 2);
+  EXPECT_NEAR(sim::gloo_time_s(f2, 65536, 2, 0) / (1e-4 + 1e-9 * 65536), 1.0, 1e-9);
+}
+
+TEST(CalibrateOptions, BadValuesNameTheFlag) {
+  auto msg = [](auto mutate) -> std::string {
+    CalibrateOptions o;
+    mutate(o);
+    try {
+      check_calibrate_options(o);
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_EQ(msg([](CalibrateOptions&) {}), "no error");
+  EXPECT_NE(msg([](auto& o) { o.probes = {"gpu"}; }).find("--probes"), std::string::npos);
+  EXPECT_NE(msg([](auto& o) { o.ranks = {1}; }).find("--nproc"), std::string::npos);
+  EXPECT_NE(msg([](auto& o) { o.ops = {"scan"}; }).find("--ops"), std::string::npos);
+  EXPECT_NE(msg([](auto& o) { o.fit_sizes = {123}; }).find("--fit-sizes"), std::string::npos);
+  EXPECT_NE(msg([](auto& o) { o.sizes = {4096}; }).find("--sizes"), std::string::npos);
+  EXPECT_NE(msg([](auto& o) { o.reps = 0; }).find("--reps"), std::string::npos);
+}
+
+struct Result {
+  int exit_code = -1;
+  std::string err;
+};
+
+Result run_zeroplan(const std::string& args, const fs::path& dir) {
+  const fs::path err = dir / "stderr.txt";
+  const std::string cmd = std::string(ZEROPLAN_BINARY) + " " + args + " >/dev/null 2>" + err.string();
+  const int status = std::system(cmd.c_str());
+  Result r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.err = ss.str();
+  return r;
+}
+
+TEST(CalibrateCli, WritesAProfileThatReadsBack) {
+  const fs::path dir = fs::temp_directory_path() / ("zp_calibrate_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path out = dir / "p.json";
+  const Result r = run_zeroplan("calibrate --probes adamw,memory,collectives --nproc 2 --sizes 4KiB,64KiB --reps 1 "
+                                "--adam-params 10K --memory-bytes 1MiB --out " + out.string(), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("calibrate: all_gather 2 ranks"), std::string::npos) << r.err;  // progress per probe
+  const sim::HardwareProfile p = sim::load_hardware_profile(out.string());
+  EXPECT_EQ(p.backend, "gloo");
+  EXPECT_GT(*p.cpu_adam_params_per_s, 0);
+  EXPECT_GT(*p.host_memory_GBps, 0);
+  EXPECT_EQ(p.collectives.size(), 3u);
+  EXPECT_EQ(p.collective_fits.size(), 3u);
+  fs::remove_all(dir);
+}
+
+TEST(CalibrateCli, BadInputIsOneLineAndExitTwo) {
+  const fs::path dir = fs::temp_directory_path() / ("zp_calibrate_bad_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  for (const char* args : {"calibrate --nproc 1 --probes collectives", "calibrate --probes gpu",
+                           "calibrate --sizes 4096 --probes collectives", "calibrate --ops scan --probes collectives",
+                           "calibrate --model no-such-model --probes matmul", "calibrate --precision fp8 --probes matmul"}) {
+    const Result r = run_zeroplan(args, dir);
+    EXPECT_EQ(r.exit_code, 2) << args << ": " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace zeroplan::executor::calibrate

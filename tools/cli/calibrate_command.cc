@@ -1,0 +1,109 @@
+// `zeroplan calibrate`: measures this machine (matmul at the model's shapes, CPU AdamW, host copy
+// bandwidth, Gloo collectives through the executor's communicator on N local ranks) and writes a
+// zeroplan.hardware_profile/v1 file for `plan` / `simulate --hardware-profile`. Thin: parse, call
+// executor/calibrate, write. Progress lines go to stderr.
+//
+//   zeroplan calibrate [--nproc 2,4] [--out profile.json] [--model M --seq-len S --micro-batch B]
+//                      [--sizes 4KiB,1MiB,64MiB] [--fit-sizes ...] [--ops all_reduce,...] [--probes ...]
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include "executor/calibrate/calibrate.h"
+#include "executor/dist/rank_env.h"
+#include "planner/error.h"
+#include "planner/units.h"
+#include "tools/cli/cli_context.h"
+
+namespace zeroplan::cli {
+
+namespace {
+
+struct CalibrateFlags {
+  executor::calibrate::CalibrateOptions options;
+  std::string model = "tiny-llama-25m";
+  std::vector<std::string> precisions = {"fp32", "bf16"};
+  std::vector<std::string> probes = {"matmul", "adamw", "memory", "collectives"};
+  std::vector<std::string> sizes = {"4KiB", "64KiB", "1MiB", "16MiB", "64MiB"};
+  std::vector<std::string> fit_sizes;
+  std::string adam_params = "4M";
+  std::string memory_bytes = "256MiB";
+  std::string out = "hardware-profile.json";
+  std::string rank_output;  // hidden: rank side of the collective probe
+  bool json = false;
+};
+
+std::vector<std::uint64_t> parse_sizes(const std::vector<std::string>& texts, const char* flag) {
+  std::vector<std::uint64_t> out;
+  for (const std::string& t : texts) out.push_back(parse_bytes(t, flag));
+  return out;
+}
+
+void run(CalibrateFlags& f, CliContext& cli) {
+  auto& o = f.options;
+  o.sizes = parse_sizes(f.sizes, "--sizes");
+  o.fit_sizes = parse_sizes(f.fit_sizes, "--fit-sizes");
+  o.probes = std::set<std::string>(f.probes.begin(), f.probes.end());
+  if (!f.rank_output.empty()) {
+    const auto env = executor::dist::rank_env_from_environment();
+    if (!env) throw InputError("--rank-output is for the ranks calibrate launches (no RANK/WORLD_SIZE set)");
+    cli.exit_code = executor::calibrate::run_collective_rank(*env, o, f.rank_output);
+    return;
+  }
+  o.precisions.clear();
+  for (const std::string& p : f.precisions) o.precisions.push_back(parse_precision(p, "--precision"));
+  o.adam_params = static_cast<std::int64_t>(parse_elements(f.adam_params, "--adam-params"));
+  o.memory_bytes = parse_bytes(f.memory_bytes, "--memory-bytes");
+  if (o.probes.count("matmul")) o.model = load_model_spec(f.model, cli.configs_dir);
+  executor::calibrate::check_calibrate_options(o);
+  {  // fail before the measurements, not after, when the profile cannot be written
+    std::ofstream probe(f.out, std::ios::app);
+    if (!probe) throw InputError(fmt::format("--out {}: cannot write file", f.out));
+  }
+  const sim::HardwareProfile profile = executor::calibrate::run_calibration(
+      o, [](const std::string& line) { std::fprintf(stderr, "calibrate: %s\n", line.c_str()); });
+  const std::string text = sim::hardware_profile_to_json(profile).dump(2) + "\n";
+  std::ofstream out(f.out, std::ios::binary);
+  if (!out || !(out << text)) throw InputError(fmt::format("{}: cannot write file", f.out));
+  out.close();
+  if (f.json) std::fputs(text.c_str(), stdout);
+  std::fprintf(stderr, "wrote %s (use: zeroplan simulate|plan ... --hardware-profile %s)\n", f.out.c_str(), f.out.c_str());
+}
+
+}  // namespace
+
+void register_calibrate_command(CLI::App& app, CliContext& context) {
+  auto f = std::make_shared<CalibrateFlags>();
+  CLI::App* cmd = app.add_subcommand("calibrate", "Measure this machine and write a hardware profile for plan/simulate");
+  cmd->footer("Exit codes: 0 ok, 2 bad input or a failed probe.");
+  auto& o = f->options;
+  cmd->add_option("--nproc", o.ranks, "Gloo group sizes to time collectives on, e.g. 2 or 2,4")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--out", f->out, "Profile file to write (zeroplan.hardware_profile/v1)")->capture_default_str();
+  cmd->add_option("--model", f->model, "Model preset or config.json whose matmul shapes are timed")->capture_default_str();
+  cmd->add_option("--seq-len,--seq", o.seq_len, "Sequence length of the matmul shapes")->capture_default_str();
+  cmd->add_option("--micro-batch", o.micro_batch, "Sequences per micro-step of the matmul shapes")->capture_default_str();
+  cmd->add_option("--precision", f->precisions, "Matmul precisions: fp32, bf16, fp16")->delimiter(',')->capture_default_str();
+  cmd->add_option("--threads", o.threads, "Intra-op threads of the local probes (0 = LibTorch's default)")
+      ->capture_default_str();
+  cmd->add_option("--probes", f->probes, "Which probes: matmul, adamw, memory, collectives")->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--ops", o.ops, "Collectives: all_reduce, reduce_scatter, all_gather, broadcast")->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--sizes", f->sizes, "Collective sizes (nccl-tests' S), with units")->delimiter(',')->capture_default_str();
+  cmd->add_option("--fit-sizes", f->fit_sizes, "Sizes the alpha-beta fit uses (default: all of --sizes)")->delimiter(',');
+  cmd->add_option("--reps", o.reps, "Timed repetitions per measurement (the fastest counts; x4 below 1 MiB)")->capture_default_str();
+  cmd->add_option("--adam-params", f->adam_params, "Parameters of the AdamW probe (elements, e.g. 4M)")->capture_default_str();
+  cmd->add_option("--memory-bytes", f->memory_bytes, "Buffer of the host copy probe")->capture_default_str();
+  cmd->add_option("--collective-timeout", o.collective_timeout_s, "Seconds before a collective counts as hung")
+      ->capture_default_str();
+  cmd->add_flag("--json", f->json, "Also print the profile on stdout");
+  cmd->add_option("--rank-output", f->rank_output, "(internal) rank side of the collective probe")->group("");
+  cmd->callback([f, &context] { run(*f, context); });
+}
+
+}  // namespace zeroplan::cli
