@@ -136,14 +136,14 @@ const Row kRows[] = {
     {"stage1_2ranks_accum4", 2, 1, "none", "none", 1, 4, false},
     {"stage2_2ranks", 2, 2, "none", "none", 2, 2, false},
     {"stage3_2ranks", 2, 3, "none", "none", 2, 2, false},
-    {"stage1_offload_2ranks", 2, 1, "cpu", "none", 2, 2, true},
+    {"stage1_offload_2ranks", 2, 1, "cpu", "none", 2, 2, false},
     {"stage2_offload_2ranks", 2, 2, "cpu", "none", 2, 2, false},
-    {"stage3_offload_2ranks", 2, 3, "cpu", "none", 2, 2, true},
+    {"stage3_offload_2ranks", 2, 3, "cpu", "none", 2, 2, false},
     {"stage3_offload_param_2ranks", 2, 3, "cpu", "cpu", 2, 2, false},
     {"stage0_4ranks", 4, 0, "none", "none", 1, 2, true},
-    {"stage1_4ranks", 4, 1, "none", "none", 1, 2, true},
-    {"stage2_4ranks", 4, 2, "none", "none", 1, 2, true},
-    {"stage3_4ranks", 4, 3, "none", "none", 1, 2, true},
+    {"stage1_4ranks", 4, 1, "none", "none", 1, 2, false},
+    {"stage2_4ranks", 4, 2, "none", "none", 1, 2, false},
+    {"stage3_4ranks", 4, 3, "none", "none", 1, 2, false},
 };
 
 // ctest shows the row's name, not its bytes.
