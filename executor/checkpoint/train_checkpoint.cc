@@ -1,4 +1,5 @@
 #include "executor/checkpoint/train_checkpoint.h"
+#include "executor/checkpoint/checkpoint_meta.h"
 
 #include <fmt/format.h>
 
@@ -24,18 +25,10 @@ std::string save_train_checkpoint(const std::string& checkpoints_dir, const Trai
   const EngineScalarState es = engine.scalar_state();
   nlohmann::json meta;
   meta["run"] = run_fingerprint;
-  meta["trainer"] = {{"step", state.step},
-                     {"skipped_steps", state.skipped_steps},
-                     {"epoch", state.position.epoch},
-                     {"index", state.position.index},
-                     {"lr_last_batch_iteration", state.lr_last_batch_iteration}};
-  meta["engine"] = {{"adam_step", es.adam_step},
-                    {"world", engine.world()},
-                    {"num_parameters", engine.num_parameters()},
-                    {"loss_scale", es.scaler.cur_scale},
-                    {"scaler_cur_iter", es.scaler.cur_iter},
-                    {"scaler_last_overflow_iter", es.scaler.last_overflow_iter},
-                    {"scaler_cur_hysteresis", es.scaler.cur_hysteresis}};
+  meta["trainer"] = trainer_meta_json(state);
+  meta["engine"] = engine_scalar_json(es);
+  meta["engine"]["world"] = engine.world();
+  meta["engine"]["num_parameters"] = engine.num_parameters();
   const std::string dir = writer.commit(meta);
   write_latest_pointer(checkpoints_dir, name);
   return dir;
@@ -69,13 +62,7 @@ TrainerState load_train_checkpoint(const std::string& path, OptimizerEngine& eng
     s.rng_state.resize(reader.file_bytes("rng_state.bin"));
     reader.read_file("rng_state.bin", s.rng_state.data(), s.rng_state.size());
 
-    EngineScalarState es;
-    es.adam_step = e.at("adam_step").get<std::int64_t>();
-    es.scaler.cur_scale = e.at("loss_scale").get<double>();
-    es.scaler.cur_iter = e.at("scaler_cur_iter").get<std::int64_t>();
-    es.scaler.last_overflow_iter = e.at("scaler_last_overflow_iter").get<std::int64_t>();
-    es.scaler.cur_hysteresis = e.at("scaler_cur_hysteresis").get<std::int64_t>();
-    engine.set_scalar_state(es);
+    engine.set_scalar_state(engine_scalar_from_json(e));
     engine.refresh_parameters();
 
     const nlohmann::json& t = meta.at("trainer");

@@ -37,4 +37,14 @@ inline double normalised_loss_multiplier(double loss_scale, double global_label_
   return global_label_tokens > 0 ? loss_scale / global_label_tokens : 0.0;
 }
 
+// DeepSpeed's unscale_and_clip_grads: one multiplier that un-scales and clips the scaled gradients,
+//   clip = (norm / loss_scale + 1e-6) / max_norm;  combined = loss_scale * max(1, clip)
+// where `grad_norm` is the unscaled global norm and clip_grad <= 0 means no clipping. AdamW is then
+// handed 1 / combined as its gradient multiplier.
+inline double unscale_and_clip_divisor(double loss_scale, double grad_norm, double clip_grad) {
+  if (clip_grad <= 0.0) return loss_scale;
+  const double clip = (grad_norm + 1e-6) / clip_grad;
+  return clip > 1.0 ? clip * loss_scale : loss_scale;
+}
+
 }  // namespace zeroplan::executor

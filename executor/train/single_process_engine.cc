@@ -140,13 +140,7 @@ StepOutcome SingleProcessEngine::step(double lr) {
     out.skipped = true;  // DeepSpeed: no clipping, no update, gradients dropped
     return out;
   }
-  // DeepSpeed's unscale_and_clip_grads: one multiplier that un-scales and clips:
-  //   clip = (norm / loss_scale + 1e-6) / max_norm;  combined = loss_scale * max(1, clip)
-  double combined = out.loss_scale;
-  if (options_.clip_grad > 0.0) {
-    const double clip = (out.grad_norm + 1e-6) / options_.clip_grad;
-    if (clip > 1.0) combined = clip * out.loss_scale;
-  }
+  const double combined = unscale_and_clip_divisor(out.loss_scale, out.grad_norm, options_.clip_grad);
   ++adam_step_;
   float* p = master_.data_ptr<float>();
   const float* g = grad_.data_ptr<float>();

@@ -140,12 +140,7 @@ StepOutcome ZeroEngine::step(double lr) {
     out.skipped = true;
     return out;
   }
-  // DeepSpeed's unscale_and_clip_grads (as SingleProcessEngine).
-  double combined = out.loss_scale;
-  if (options_.engine.clip_grad > 0.0) {
-    const double clip = (out.grad_norm + 1e-6) / options_.engine.clip_grad;
-    if (clip > 1.0) combined = clip * out.loss_scale;
-  }
+  const double combined = unscale_and_clip_divisor(out.loss_scale, out.grad_norm, options_.engine.clip_grad);
   ++adam_step_;
   adamw_owned(grad_owned, lr, 1.0 / combined);
   refresh_parameters();

@@ -18,35 +18,11 @@ namespace {
 using namespace std::chrono_literals;
 using namespace testdriver;
 
-struct Case {
-  int stage;
-  int world;
-  bool offload_optimizer;
-  bool offload_param;
-};
+using Case = StageCase;
 
 class ZeroStages : public ::testing::TestWithParam<Case> {};
 
-TEST_P(ZeroStages, LossTrajectoryMatchesSingleProcess) {
-  const Case k = GetParam();
-  RunConfig c;
-  c.world = k.world;
-  c.gas = 2;
-  c.zero = zero_options(k.stage, at::kFloat);
-  c.zero.offload_optimizer = k.offload_optimizer;
-  c.zero.offload_param = k.offload_param;
-  const auto reference = reference_losses(c);
-  const auto ranks = run_ranks(c);
-  for (const auto& r : ranks) {
-    const double worst = worst_relative(r.losses, reference);
-    EXPECT_LT(worst, 1e-5);
-    EXPECT_EQ(r.losses, ranks[0].losses);  // every rank reports the same global loss
-  }
-  std::printf("stage %d world %d offload_opt %d offload_param %d: loss %.5f -> %.5f, worst rel diff %.3g\n", k.stage,
-              k.world, k.offload_optimizer, k.offload_param, reference.front(), reference.back(),
-              worst_relative(ranks[0].losses, reference));
-  EXPECT_LT(reference.back(), reference.front() - 0.05) << "the reference did not train";
-}
+TEST_P(ZeroStages, LossTrajectoryMatchesSingleProcess) { expect_matches_single_process(GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(
     Equivalence, ZeroStages,

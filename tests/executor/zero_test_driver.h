@@ -4,6 +4,7 @@
 // rank r takes samples r, r + world, ..., loss normalised by the global label tokens. Shared by
 // zero_stages_test.cc (fast) and zero_equivalence_test.cc (slow).
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 #include <ATen/Parallel.h>
 
 #include <chrono>
@@ -213,6 +214,36 @@ inline double worst_relative(const std::vector<double>& a, const std::vector<dou
   double worst = 0;
   for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]) / std::abs(b[i]));
   return worst;
+}
+
+// One row of the stage tables (zero_stages_test.cc fast, zero_equivalence_test.cc slow).
+struct StageCase {
+  int stage;
+  int world;
+  bool offload_optimizer;
+  bool offload_param;
+};
+
+// fp32, gas 2: every rank reports the same global loss, and it equals the single-process trajectory
+// within 1e-5 relative; the reference really trains.
+inline void expect_matches_single_process(const StageCase& k) {
+  RunConfig c;
+  c.world = k.world;
+  c.gas = 2;
+  c.zero = zero_options(k.stage, at::kFloat);
+  c.zero.offload_optimizer = k.offload_optimizer;
+  c.zero.offload_param = k.offload_param;
+  const auto reference = reference_losses(c);
+  const auto ranks = run_ranks(c);
+  for (const auto& r : ranks) {
+    const double worst = worst_relative(r.losses, reference);
+    EXPECT_LT(worst, 1e-5);
+    EXPECT_EQ(r.losses, ranks[0].losses);  // every rank reports the same global loss
+  }
+  std::printf("stage %d world %d offload_opt %d offload_param %d: loss %.5f -> %.5f, worst rel diff %.3g\n", k.stage,
+              k.world, k.offload_optimizer, k.offload_param, reference.front(), reference.back(),
+              worst_relative(ranks[0].losses, reference));
+  EXPECT_LT(reference.back(), reference.front() - 0.05) << "the reference did not train";
 }
 
 }  // namespace zeroplan::executor::zero::testdriver
