@@ -54,6 +54,8 @@ ExecutorLayout executor_layout(const ModelSpec& model, const Candidate& c) {
   std::vector<u64> unit_elems(static_cast<std::size_t>(persistent_group) + 1, 0);
   auto close = [&](u64 numel, int group, bool persistent) {
     const u64 padded = std::max(unit, (numel + unit - 1) / unit * unit);
+    ++out.buckets;
+    out.last_shard = padded / shards;  // the walk ends with the embedding's bucket
     out.total += padded;
     out.max_bucket = std::max(out.max_bucket, padded);
     if (persistent) out.persistent += padded;
@@ -185,6 +187,19 @@ std::uint64_t executor_buffer_bytes(const ModelSpec& model, const Candidate& c, 
   const u64 K = c.overlap_comm ? 2 : 1;
   u64 persistent = always;
   u64 step = 0;  // live only in the optimizer step, when the activations are freed
+  // Stages 2/3 at dp > 1, the end of backward: the embedding's gradient arrives last (V h c, still held
+  // by autograd while its hook copies it into the bucket) and its bucket's reduce_scatter is launched
+  // from that hook; Gloo's ring allocates its receive buffer, one shard (last_shard c), on the launching
+  // thread (executor/dist/gloo_communicator.cc). With two bucket buffers (overlap_comm) and more than
+  // one bucket, the previous bucket's reduce_scatter may still be in flight with its own shard-sized
+  // buffer (an upper bound: it may have finished). By then the other activations are freed, so this
+  // counts where it exceeds the backward's activation peak, like the step transient.
+  u64 end_of_backward = 0;
+  if (c.dp > 1 && (c.zero_stage == 2 || c.zero_stage == 3)) {
+    const u64 embedding_grad = u(model.vocab_size) * u(model.hidden_size) * cb;
+    const u64 previous_in_flight = (K > 1 && l.buckets > 1) ? l.max_shard * cb : 0;
+    end_of_backward = embedding_grad + l.last_shard * cb + previous_in_flight;
+  }
   switch (c.zero_stage) {
     case 0:
       persistent += K * l.max_bucket * cb;
@@ -210,9 +225,16 @@ std::uint64_t executor_buffer_bytes(const ModelSpec& model, const Candidate& c, 
       break;
     }
   }
-  // At the rank's peak (BufferMemory::at_peak): the step's transient counts only where it exceeds
-  // the activations the backward had live.
-  return persistent + std::max(activations, step) - activations;
+  // After backward (GradReducer::finish_micro_step), 16-bit runs at dp > 1, stages 0/2/3: each reduced
+  // bucket (stage 0) or shard (2/3) is added to the fp32 accumulator in chunks, through an fp32
+  // temporary of at most kExecutorAccumulateChunk elements (ATen converts the 16-bit source first).
+  u64 accumulate = 0;
+  if (lowp && c.dp > 1 && c.zero_stage != 1) {
+    accumulate = 4 * std::min(c.zero_stage == 0 ? l.max_bucket : l.max_shard, kExecutorAccumulateChunk);
+  }
+  // At the rank's peak (BufferMemory::at_peak): the step's and the end of backward's transients count
+  // only where they exceed the activations the backward had live.
+  return persistent + std::max({activations, step, end_of_backward, accumulate}) - activations;
 }
 
 }  // namespace zeroplan

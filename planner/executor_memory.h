@@ -13,6 +13,9 @@ namespace zeroplan {
 
 // ShardedEngine's bucket alignment (executor/zero/make_engine.h ZeroRunOptions::alignment).
 inline constexpr std::int64_t kExecutorAlignment = 16;
+// GradReducer adds a reduced 16-bit bucket to the fp32 accumulator this many elements at a time
+// (executor/zero/grad_reducer.h kAccumulateChunkElems): the conversion's fp32 temporary.
+inline constexpr std::uint64_t kExecutorAccumulateChunk = std::uint64_t{1} << 20;
 
 // The flat bucket layout of executor/zero/bucket_layout.h for this model and candidate, in elements.
 struct ExecutorLayout {
@@ -23,6 +26,8 @@ struct ExecutorLayout {
   std::uint64_t persistent = 0;    // Pst: padded persistent buckets (stage 3)
   std::uint64_t largest_unit = 0;  // stage 3: the largest unit's padded buckets
   std::uint64_t head_unit = 0;     // stage 3: what the head (final norm + lm_head) gathers
+  std::uint64_t buckets = 0;       // how many buckets
+  std::uint64_t last_shard = 0;    // one rank's slice of the bucket reduced last (the embedding's)
 };
 ExecutorLayout executor_layout(const ModelSpec& model, const Candidate& candidate);
 

@@ -11,10 +11,11 @@ std::atomic<int> g_ambient_category{-1};  // the category most recently opened b
 
 }  // namespace
 
-MemoryScope::MemoryScope(Category category)
+MemoryScope::MemoryScope(Category category, ScopeReach reach)
     : previous_thread_set_(t_scope_set),
       previous_thread_category_(t_category),
-      previous_ambient_(g_ambient_category.exchange(static_cast<int>(category))) {
+      sets_ambient_(reach == ScopeReach::kProcess),
+      previous_ambient_(sets_ambient_ ? g_ambient_category.exchange(static_cast<int>(category)) : -1) {
   t_scope_set = true;
   t_category = category;
 }
@@ -22,7 +23,7 @@ MemoryScope::MemoryScope(Category category)
 MemoryScope::~MemoryScope() {
   t_scope_set = previous_thread_set_;
   t_category = previous_thread_category_;
-  g_ambient_category.store(previous_ambient_);
+  if (sets_ambient_) g_ambient_category.store(previous_ambient_);
 }
 
 Category current_category() {

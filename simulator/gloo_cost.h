@@ -18,12 +18,26 @@
 // beta: seconds per byte a rank moves in one step while all w ranks move theirs at once (it includes the
 // reduction for reduce_scatter and all_reduce: that is why each op has its own fit).
 //
-// Fit: for one (op, w), t(S) = A + B*S is a line; calibrate fits A, B by least squares on the relative
-// error (weights 1/t^2, since sizes span 4 KiB .. 256 MiB) and stores alpha = A/steps, beta = B/(steps*piece)
-// where piece = 1/w (1 for broadcast). A group size that was not measured uses the nearest measured one,
-// with beta scaled by the CPU contention factor max(1, w/cores) / max(1, w_fit/cores): w ranks copying at
-// once on `cores` cores each get cores/w of a core once w > cores (an ASSUMPTION, checked by the
-// validation's "fit on 2 ranks, predict 4" rows).
+// Regimes. Measured Gloo times are not one line in S on a CPU host: a message that stays in the caches
+// moves several times faster than one that does not (2 ranks, all_reduce: 0.49 ms at 1 MiB, 4.7 ms at
+// 4 MiB), so one (alpha, beta) misses both regimes. A fit therefore holds SEGMENTS, one alpha-beta per
+// regime between consecutive calibrated sizes: segment k covers per-step pieces from piece_k (= S_k x
+// piece fraction) up to the next segment's start, and is the line through the two calibrated points
+// around it (after making the times non-decreasing in S by pool-adjacent-violators: a larger
+// collective is never faster, so a smaller time at a larger size is noise). Above the largest
+// calibrated size the last segment (the out-of-cache bandwidth) extends; below the smallest the first
+// point's per-step time is the floor (latency). The regime is chosen by the per-step piece, which is
+// what sits in the caches, so the segments carry over to another group size.
+//
+// The single line (alpha_s, beta_s_per_byte): least squares on the relative error (weights 1/t^2) over
+// the calibrated sizes, alpha = A/steps, beta = B/(steps*piece) for t(S) = A + B*S; it is what a fit
+// with no segments uses (hand-written profiles, profiles from before the segments) and what calibrate
+// reports as the overall rate.
+//
+// A group size that was not measured uses the nearest measured one, with beta scaled by the CPU
+// contention factor max(1, w/cores) / max(1, w_fit/cores): w ranks copying at once on `cores` cores each
+// get cores/w of a core once w > cores (an ASSUMPTION, checked by the validation's "fit on 2 ranks,
+// predict 4" rows).
 #include <string>
 #include <vector>
 
@@ -31,11 +45,20 @@
 
 namespace zeroplan::sim {
 
+// One regime: per-step time alpha + piece * beta for per-step pieces from `from_piece_bytes` on.
+// alpha may be negative (a steep segment between regimes); the time over the segment stays positive.
+struct GlooSegment {
+  double from_piece_bytes = 0;
+  double alpha_s = 0;
+  double beta_s_per_byte = 0;
+};
+
 struct GlooCollectiveFit {
   CollectiveOp op = CollectiveOp::kAllReduce;
   int ranks = 0;
-  double alpha_s = 0;          // per ring step
-  double beta_s_per_byte = 0;  // per byte one rank moves in one step
+  double alpha_s = 0;          // per ring step (the single line)
+  double beta_s_per_byte = 0;  // per byte one rank moves in one step (the single line)
+  std::vector<GlooSegment> segments;  // regimes by piece size, ascending (empty: the single line)
   std::vector<double> fitted_bytes;  // the sizes the fit used (the validation holds out the others)
 };
 
@@ -43,12 +66,14 @@ struct GlooCollectiveFit {
 int gloo_steps(CollectiveOp op, int ranks);
 double gloo_piece_fraction(CollectiveOp op, int ranks);
 
-// t = steps * (alpha + piece * S * beta), with beta scaled for contention when `ranks` differs from the
-// fit's (see above; cores <= 0: no scaling).
+// t = steps * (alpha + piece * S * beta), (alpha, beta) of the segment holding the piece (or the single
+// line), with beta scaled for contention when `ranks` differs from the fit's (see above; cores <= 0: no
+// scaling).
 double gloo_time_s(const GlooCollectiveFit& fit, double bytes, int ranks, int cores);
 
-// Least-squares fit on relative error. InputError (naming `what`) with fewer than 2 distinct sizes or
-// non-positive times; a negative intercept or slope is clamped to 0 and the other refitted.
+// The single line by least squares on relative error (a negative intercept or slope is clamped to 0 and
+// the other refitted) and the segments through the monotone points. InputError (naming `what`) with
+// fewer than 2 distinct sizes or non-positive times.
 GlooCollectiveFit fit_gloo_collective(CollectiveOp op, int ranks, const std::vector<double>& bytes,
                                       const std::vector<double>& time_s, const std::string& what);
 

@@ -119,6 +119,29 @@ HardwareProfile parse_hardware_profile(const nlohmann::json& json, const std::st
           fit.fitted_bytes.push_back(v.get<double>());
         }
       }
+      if (c.has("segments")) {
+        const nlohmann::json& segs = c.raw("segments");
+        if (!segs.is_array()) c.fail("segments", "must be a list");
+        for (size_t k = 0; k < segs.size(); ++k) {
+          const std::string sp = fmt::format("{}.segments[{}]", prefix, k);
+          if (!segs[k].is_object()) throw InputError(fmt::format("{}: field \"{}\" must be an object", source, sp));
+          JsonFields g(segs[k], source, sp);
+          GlooSegment seg;
+          seg.from_piece_bytes = g.number("from_piece_bytes");
+          seg.alpha_s = g.number("alpha_s");
+          seg.beta_s_per_byte = g.number("beta_s_per_byte");
+          g.reject_unknown();
+          if (!(seg.from_piece_bytes >= 0)) g.fail("from_piece_bytes", "must be >= 0");
+          if (!(seg.beta_s_per_byte >= 0)) g.fail("beta_s_per_byte", "must be >= 0");
+          if (!(seg.alpha_s + seg.beta_s_per_byte * seg.from_piece_bytes > 0)) {
+            g.fail("alpha_s", "the time at the segment's start must be > 0");
+          }
+          if (!fit.segments.empty() && !(seg.from_piece_bytes > fit.segments.back().from_piece_bytes)) {
+            g.fail("from_piece_bytes", "segments must be in ascending order");
+          }
+          fit.segments.push_back(seg);
+        }
+      }
       c.reject_unknown();
       for (const GlooCollectiveFit& other : p.collective_fits) {
         if (other.op == fit.op && other.ranks == fit.ranks) {
@@ -128,6 +151,7 @@ HardwareProfile parse_hardware_profile(const nlohmann::json& json, const std::st
       p.collective_fits.push_back(std::move(fit));
     }
   }
+  p.training_steps = parse_training_steps(f);
   f.reject_unknown();
   return p;
 }
@@ -168,9 +192,17 @@ nlohmann::ordered_json hardware_profile_to_json(const HardwareProfile& p) {
                       {"alpha_s", f.alpha_s},
                       {"beta_s_per_byte", f.beta_s_per_byte},
                       {"fitted_bytes", f.fitted_bytes}});
+      if (!f.segments.empty()) {
+        nlohmann::ordered_json segs = nlohmann::ordered_json::array();
+        for (const GlooSegment& g : f.segments) {
+          segs.push_back({{"from_piece_bytes", g.from_piece_bytes}, {"alpha_s", g.alpha_s}, {"beta_s_per_byte", g.beta_s_per_byte}});
+        }
+        list.back()["segments"] = segs;
+      }
     }
     j["collective_fits"] = list;
   }
+  if (!p.training_steps.empty()) j["training_step"] = training_steps_to_json(p.training_steps);
   return j;
 }
 

@@ -17,12 +17,21 @@
 //    "cpu_cores": 2,                                        logical CPUs of the host (CPU-rank contention)
 //    "calibrated_for": "tiny-llama-25m, 128 tokens, 2 threads",   free text: what the matmul probe ran
 //    "collective_fits": [{"op": "all_gather", "ranks": 2, "alpha_s": 6e-5, "beta_s_per_byte": 1.1e-9,
-//                         "fitted_bytes": [4096, 1048576, 67108864]}]}   Gloo alpha-beta (gloo_cost.h)
+//                         "fitted_bytes": [4096, 1048576, 67108864],
+//                         "segments": [{"from_piece_bytes": 2048, "alpha_s": 1e-4, "beta_s_per_byte": 2e-10},
+//                                      ...]}]}   Gloo alpha-beta, one per size regime (gloo_cost.h)
 //
 // On CPU ranks (DeviceKind::kCpu) matmul_tflops and cpu_adam_params_per_s are the whole host's rates:
 // the ranks of one host share them (the simulator divides by the ranks per node). collective_fits take
 // precedence over the raw "collectives" points for the ops they cover (the fit is a formula in the
 // group size; the points are the record of what was measured).
+//
+// "training_step": [{"precision": "fp32", "ranks": 2, "model": "tiny-llama-25m", "seq_len": 128,
+//                    "micro_batch": 1, "activation_checkpointing": false, "threads": 0,
+//                    "forward_backward_s": 0.081, "tokens": 128}]   one whole training micro-step measured
+// with `ranks` ranks of the host running it at once (training_step_profile.h); where an entry matches the
+// plan's precision and model, the simulator's compute rate per rank is its model FLOPs / forward_backward_s
+// (not divided again by the ranks per host) instead of matmul_tflops.
 //
 // Unknown keys, non-positive numbers and malformed points are InputErrors naming the file and field.
 #include <nlohmann/json.hpp>
@@ -34,6 +43,7 @@
 #include "planner/training_spec.h"
 #include "simulator/collective.h"
 #include "simulator/gloo_cost.h"
+#include "simulator/training_step_profile.h"
 
 namespace zeroplan::sim {
 
@@ -52,6 +62,7 @@ struct HardwareProfile {
   std::optional<int> cpu_cores;
   std::string calibrated_for;
   std::vector<GlooCollectiveFit> collective_fits;
+  std::vector<TrainingStepMeasurement> training_steps;  // "training_step"
 
   std::optional<double> matmul_tflops(Precision p) const;
 };

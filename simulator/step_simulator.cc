@@ -199,9 +199,30 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
   const bool cpu_ranks = context.cluster.gpu.kind == DeviceKind::kCpu;
   const int ranks_per_host = std::min<int>(static_cast<int>(cand.dp), context.cluster.gpus_per_node);
   double rate = compute_flops_per_s(context, options);
-  // CPU ranks: a profile's matmul rate is the whole host's (hardware_profile.h); the host's ranks
-  // compute at the same time and share it.
-  if (cpu_ranks && options.profile && options.profile->matmul_tflops(tr.precision)) rate /= ranks_per_host;
+  const TrainingStepMeasurement* measured_step =
+      cpu_ranks && options.profile
+          ? select_training_step(options.profile->training_steps, tr.precision, context.model.name, ranks_per_host,
+                                 static_cast<std::int64_t>(tokens), cand.activation_checkpointing)
+          : nullptr;
+  if (measured_step != nullptr) {
+    // CPU ranks with a measured training micro-step (training_step_profile.h): the rate per rank is the
+    // entry's model FLOPs (forward + backward = 3 x forward, at its own shape) / its measured time. It
+    // was measured with its ranks running at once, so it is not divided by the ranks per host again.
+    const TrainingStepMeasurement& m = *measured_step;
+    const double flops_per_token = m.seq_len == tr.seq_len
+                                       ? mod.model_flops_per_token
+                                       : module_costs(context.model, m.seq_len, 0).model_flops_per_token;
+    rate = flops_per_token * static_cast<double>(m.tokens) / m.forward_backward_s;
+    r.notes.push_back(fmt::format(
+        "compute: measured training micro-step ({} {} ranks{}, {} x {} tokens, {:.4f} s) = {:.2f} GFLOP/s per rank",
+        precision_name(m.precision), m.ranks,
+        m.ranks == ranks_per_host ? "" : fmt::format(", nearest to this plan's {} per host", ranks_per_host),
+        m.micro_batch, m.seq_len, m.forward_backward_s, rate / 1e9));
+  } else if (cpu_ranks && options.profile && options.profile->matmul_tflops(tr.precision)) {
+    // CPU ranks: a profile's matmul rate is the whole host's (hardware_profile.h); the host's ranks
+    // compute at the same time and share it.
+    rate /= ranks_per_host;
+  }
   eng.serial = cpu_ranks;
   const int M = static_cast<int>(mod.params.size());
   const bool overlap = cand.overlap_comm;  // executor: 1 + overlap_comm bucket buffers, every stage
@@ -394,6 +415,11 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
       t = eng.host(t, h2d, "updated parameters to GPU");
       offload_s += h2d;
     }
+  } else if (measured_step != nullptr && measured_step->optimizer_params > 0) {
+    // CPU ranks with a measured optimizer step (training_step_profile.h): gradient norm, AdamW and gradient
+    // zeroing stream the rank's partition, timed with the entry's ranks at once: scale by the partition.
+    optimizer_s = measured_step->optimizer_step_s * partition / static_cast<double>(measured_step->optimizer_params);
+    t = eng.compute(t, optimizer_s, "optimizer step (CPU, measured)", -1);
   } else if (cpu_ranks && options.profile && options.profile->cpu_adam_params_per_s) {
     // CPU ranks update their partitions with the executor's AdamW (executor/train/adamw.h) at the same
     // time, sharing the host's measured rate.

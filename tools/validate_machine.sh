@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Sections 4-5 of tools/validate_simulator.sh (run by it; also alone): the simulator against this machine.
 #   4. Gloo collectives. `zeroplan calibrate --fit-sizes FIT` measures all_reduce / reduce_scatter /
-#      all_gather on 2 and 4 ranks at every size of SWEEP and fits alpha-beta per (op, ranks) on the FIT sizes
-#      only (simulator/gloo_cost.h); each point is compared with `zeroplan simulate collective --cluster
+#      all_gather on 2 and 4 ranks at every size of SWEEP and fits alpha-beta per (op, ranks) and size regime on
+#      the FIT sizes only (simulator/gloo_cost.h: powers of 4; the powers of 2 between are held out); each point is compared with `zeroplan simulate collective --cluster
 #      local-cpu --gpus-per-node W --hardware-profile sweep.json`. Errors are reported for the held-out sizes
 #      (not in FIT) and for all; then with a profile holding only the 2-rank fits (the 4-rank rows are then
 #      predicted by the contention rule, never fitted). Fit and held-out points come from the same run, so
 #      the load of a shared machine drifts less between them. (fit.json, a plain calibrate, feeds section 5.)
 #   5. Step time. `zeroplan run` (tiny-llama-25m, random init, packed rows) per configuration; the median
 #      step_time_s after the first step vs `zeroplan simulate` of the same configuration with the profile
-#      (matmul probed at that configuration's shapes, AdamW rate, Gloo fits).
-# Usage: tools/validate_machine.sh   (ZEROPLAN_BUILD_DIR, VALIDATE_OUT=DIR keeps the files, QUICK=1: fewer points)
+#      (matmul probed at that configuration's shapes, the training micro-step measured on 1 and on 2 ranks at
+#      once -- `calibrate --probes train`, the simulator's compute rate --, AdamW rate, Gloo fits).
+# Usage: tools/validate_machine.sh   (ZEROPLAN_BUILD_DIR, VALIDATE_OUT=DIR keeps the files, QUICK=1: fewer points,
+#        SECTIONS=5: step time only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${ZEROPLAN_BUILD_DIR:-build}
@@ -22,12 +24,14 @@ if ! "$ZP" calibrate --help >/dev/null 2>&1; then
 fi
 OUT=${VALIDATE_OUT:-$(mktemp -d /tmp/zeroplan-validate-XXXXXX)}
 mkdir -p "$OUT"
-FIT=4KiB,1MiB,64MiB
-SWEEP=4KiB,16KiB,64KiB,256KiB,1MiB,4MiB,16MiB,64MiB,256MiB
+# Fit on the powers of 4 (calibrate's default grid, extended to 256 MiB); hold out the powers of 2 between them.
+FIT=4KiB,16KiB,64KiB,256KiB,1MiB,4MiB,16MiB,64MiB,256MiB
+SWEEP=4KiB,8KiB,16KiB,32KiB,64KiB,128KiB,256KiB,512KiB,1MiB,2MiB,4MiB,8MiB,16MiB,32MiB,64MiB,128MiB,256MiB
 STEPS=6
-if [ "${QUICK:-0}" = 1 ]; then SWEEP=4KiB,64KiB,1MiB,16MiB,64MiB; STEPS=4; fi
+if [ "${QUICK:-0}" = 1 ]; then FIT=4KiB,64KiB,1MiB,16MiB,64MiB; SWEEP=4KiB,16KiB,64KiB,256KiB,1MiB,4MiB,16MiB,64MiB; STEPS=4; fi
 SEQ=128
 
+if [ "${SECTIONS:-4,5}" != 5 ]; then  # SECTIONS=5: step time only
 echo "== 4. Gloo collectives on this machine: simulated vs measured (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "\$ $ZP calibrate --nproc 2,4 --sizes $FIT --model tiny-llama-25m --seq-len $SEQ --precision fp32 --out $OUT/fit.json"
 "$ZP" calibrate --nproc 2,4 --sizes "$FIT" --model tiny-llama-25m --seq-len $SEQ --precision fp32 --out "$OUT/fit.json" \
@@ -89,6 +93,7 @@ for w in (2, 4):
 summary("4 ranks, all sizes, predicted from the 2-rank fits only", [s2 / t - 1 for op, r, b, t, s, s2, f in rows if r == 4])
 summary("all points, held-out sizes, fits per (op, ranks)", [s / t - 1 for op, r, b, t, s, s2, f in rows if not f])
 EOF
+fi  # section 4
 
 echo
 echo "== 5. step time: zeroplan run vs zeroplan simulate with the calibrated profile (load: $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -104,12 +109,20 @@ with open(sys.argv[1], "w") as f:
 PYEOF
 MULTI=0
 if "$ZP" run --help 2>/dev/null | grep -q -- "--nproc-per-node"; then MULTI=1; fi
-"$ZP" calibrate --probes matmul --model tiny-llama-25m --seq-len $SEQ --micro-batch 1 --precision fp32 \
-  --out "$OUT/mm.json" 2>/dev/null
+if [ ! -f "$OUT/fit.json" ]; then  # SECTIONS=5: the Gloo fits and AdamW rate section 4 would have measured
+  "$ZP" calibrate --probes adamw,memory,collectives --nproc 2 --sizes "$FIT" --out "$OUT/fit.json" 2> "$OUT/calibrate.log"
+fi
+# The training micro-step (forward + fused loss + backward of the run's own model) on 1 rank and on 2 ranks
+# at once, as the runs below use the host (calibrate --probes train); measured right before the runs.
+echo "\$ $ZP calibrate --probes matmul,train --nproc 2 --model tiny-llama-25m --seq-len $SEQ --micro-batch 1 --precision fp32 --out $OUT/mm.json"
+"$ZP" calibrate --probes matmul,train --nproc 2 --model tiny-llama-25m --seq-len $SEQ --micro-batch 1 --precision fp32 \
+  --out "$OUT/mm.json" 2> "$OUT/mm.log"
+grep "calibrate: train" "$OUT/mm.log" || true
 $PY - "$OUT/fit.json" "$OUT/mm.json" "$OUT/profile.json" <<'PYEOF'
 import json, sys
 p = json.load(open(sys.argv[1])); m = json.load(open(sys.argv[2]))
 p["matmul_tflops"] = m["matmul_tflops"]; p["calibrated_for"] = m["calibrated_for"]
+p["training_step"] = m["training_step"]
 json.dump(p, open(sys.argv[3], "w"), indent=1)
 PYEOF
 printf "%-36s %7s %11s %11s %11s %8s %8s\n" configuration tokens fastest median simulated error "err(med)"

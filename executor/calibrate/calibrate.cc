@@ -22,7 +22,7 @@ namespace zeroplan::executor::calibrate {
 
 namespace {
 
-const std::set<std::string> kProbes = {"matmul", "adamw", "memory", "collectives"};
+const std::set<std::string> kProbes = {"matmul", "adamw", "memory", "collectives", "train"};
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;
@@ -37,8 +37,7 @@ std::string host_name() {
 }
 
 // Reads rank 0's points file (written by run_collective_rank).
-std::vector<MeasuredCollective> read_points(const std::string& path) {
-  const nlohmann::json j = read_json_file(path);
+std::vector<MeasuredCollective> read_points(const nlohmann::json& j) {
   std::vector<MeasuredCollective> out;
   for (const auto& p : j.at("points")) {
     out.push_back({p.at("op").get<std::string>(), p.at("ranks").get<int>(), p.at("bytes").get<std::uint64_t>(),
@@ -47,21 +46,52 @@ std::vector<MeasuredCollective> read_points(const std::string& path) {
   return out;
 }
 
+// The profile entry of a training-step probe (threads: what calibrate was asked for, 0 = LibTorch's
+// default, as `zeroplan run --threads`).
+sim::TrainingStepMeasurement training_entry(const CalibrateOptions& o, const TrainingStepProbeResult& r) {
+  sim::TrainingStepMeasurement m;
+  m.precision = r.precision;
+  m.ranks = r.ranks;
+  m.model = o.model.name;
+  m.seq_len = o.seq_len;
+  m.micro_batch = o.micro_batch;
+  m.activation_checkpointing = r.activation_checkpointing;
+  m.threads = o.threads;
+  m.forward_backward_s = r.forward_backward_s;
+  m.tokens = r.tokens;
+  m.optimizer_step_s = r.optimizer_step_s;
+  m.optimizer_params = r.optimizer_params;
+  return m;
+}
+
+std::string training_line(const CalibrateOptions& o, const TrainingStepProbeResult& r) {
+  return fmt::format("train {} {} ranks at once: {} x {} tokens of {}, forward+loss+backward {:.1f} ms, optimizer "
+                     "step {:.1f} ms ({} threads per rank)",
+                     precision_name(r.precision), r.ranks, o.micro_batch, o.seq_len, o.model.name,
+                     r.forward_backward_s * 1e3, r.optimizer_step_s * 1e3, r.threads);
+}
+
 }  // namespace
 
 void check_calibrate_options(const CalibrateOptions& o) {
   for (const std::string& p : o.probes) {
     if (!kProbes.count(p)) {
-      throw InputError(fmt::format("--probes: unknown probe \"{}\"; expected matmul, adamw, memory or collectives", p));
+      throw InputError(fmt::format("--probes: unknown probe \"{}\"; expected matmul, adamw, memory, collectives or train", p));
     }
   }
-  if (o.probes.empty()) throw InputError("--probes: name at least one of matmul, adamw, memory, collectives");
+  if (o.probes.empty()) throw InputError("--probes: name at least one of matmul, adamw, memory, collectives, train");
   if (o.seq_len < 1) throw InputError(fmt::format("--seq-len: must be >= 1 (got {})", o.seq_len));
   if (o.micro_batch < 1) throw InputError(fmt::format("--micro-batch: must be >= 1 (got {})", o.micro_batch));
   if (o.reps < 1) throw InputError(fmt::format("--reps: must be >= 1 (got {})", o.reps));
   if (o.threads < 0) throw InputError(fmt::format("--threads: must be >= 0 (got {})", o.threads));
   if (o.adam_params < 1) throw InputError("--adam-params: must be >= 1");
   if (o.memory_bytes < 1) throw InputError("--memory-bytes: must be > 0");
+  if (o.probes.count("train")) {
+    if (o.seq_len < 2) throw InputError(fmt::format("--seq-len: the train probe needs >= 2 tokens (got {})", o.seq_len));
+    for (int r : o.ranks) {
+      if (r < 2 || r > 64) throw InputError(fmt::format("--nproc: {} ranks; expected 2..64 (train measures 1 rank in this process)", r));
+    }
+  }
   if (o.probes.count("collectives")) {
     if (o.ranks.empty()) throw InputError("--nproc: give at least one group size (e.g. 2 or 2,4)");
     for (int r : o.ranks) {
@@ -94,9 +124,39 @@ void check_calibrate_options(const CalibrateOptions& o) {
 std::vector<std::string> collective_rank_arguments(const CalibrateOptions& o, int nproc, const std::string& output) {
   std::vector<std::string> sizes;
   for (std::uint64_t s : o.sizes) sizes.push_back(fmt::format("{}B", s));
-  return {"calibrate", "--rank-output", output, "--nproc", std::to_string(nproc), "--probes", "collectives",
-          "--ops", join(o.ops), "--sizes", join(sizes), "--reps", std::to_string(o.reps),
-          "--collective-timeout", fmt::format("{}", o.collective_timeout_s)};
+  std::vector<std::string> probes;
+  for (const char* p : {"collectives", "train"}) {
+    if (o.probes.count(p)) probes.push_back(p);
+  }
+  std::vector<std::string> args;
+  if (!o.configs_dir.empty()) args = {"--configs-dir", o.configs_dir};
+  for (const std::string& a : {std::string("calibrate"), std::string("--rank-output"), output, std::string("--nproc"),
+                               std::to_string(nproc), std::string("--probes"), join(probes)}) {
+    args.push_back(a);
+  }
+  if (o.probes.count("collectives")) {
+    for (const std::string& a : {std::string("--ops"), join(o.ops), std::string("--sizes"), join(sizes)}) args.push_back(a);
+  }
+  if (o.probes.count("train")) {
+    std::vector<std::string> precisions;
+    for (Precision p : o.precisions) precisions.push_back(precision_name(p));
+    for (const std::string& a :
+         {std::string("--model"), o.model_arg.empty() ? o.model.name : o.model_arg, std::string("--seq-len"),
+          std::to_string(o.seq_len), std::string("--micro-batch"), std::to_string(o.micro_batch),
+          std::string("--precision"), join(precisions)}) {
+      args.push_back(a);
+    }
+    if (o.activation_checkpointing) args.push_back("--activation-checkpointing");
+  }
+  if (o.threads > 0) {
+    args.push_back("--threads");
+    args.push_back(std::to_string(o.threads));
+  }
+  for (const std::string& a : {std::string("--reps"), std::to_string(o.reps), std::string("--collective-timeout"),
+                               fmt::format("{}", o.collective_timeout_s)}) {
+    args.push_back(a);
+  }
+  return args;
 }
 
 int run_collective_rank(const dist::RankEnv& env, const CalibrateOptions& o, const std::string& output) {
@@ -107,12 +167,41 @@ int run_collective_rank(const dist::RankEnv& env, const CalibrateOptions& o, con
   budget.reps = o.reps;
   ProgressFn progress;
   if (env.rank == 0) progress = [](const std::string& line) { std::fprintf(stderr, "calibrate: %s\n", line.c_str()); };
+  // As the ranks of `zeroplan run` set theirs (--threads, else the host's share).
+  const int threads = dist::rank_intra_op_threads(o.threads, at::get_num_threads(), env.local_world_size);
+  if (threads != at::get_num_threads()) at::set_num_threads(threads);
   try {
-    ctx.status->set_phase("calibrate collectives", -1);
-    const std::vector<CollectivePoint> points = probe_collectives(*ctx.comm, o.ops, o.sizes, budget, progress);
+    // The training step first: every rank builds and runs the model at once (contending for the cores
+    // as the ranks of a run do); the collectives then start on a quiet host.
+    std::vector<TrainingStepProbeResult> train;
+    if (o.probes.count("train")) {
+      ctx.status->set_phase("calibrate training step", -1);
+      for (Precision p : o.precisions) {
+        train.push_back(probe_training_step(o.model, o.seq_len, o.micro_batch, p, o.activation_checkpointing, budget,
+                                            ctx.comm.get()));
+        if (progress) progress(training_line(o, train.back()));
+      }
+    }
+    std::vector<CollectivePoint> points;
+    if (o.probes.count("collectives")) {
+      ctx.status->set_phase("calibrate collectives", -1);
+      points = probe_collectives(*ctx.comm, o.ops, o.sizes, budget, progress);
+    }
     ctx.comm->barrier();
     if (env.rank == 0) {
       nlohmann::json j;
+      j["training_step"] = nlohmann::json::array();
+      for (const TrainingStepProbeResult& t : train) {
+        j["training_step"].push_back({{"precision", precision_name(t.precision)},
+                                      {"ranks", t.ranks},
+                                      {"threads", t.threads},
+                                      {"activation_checkpointing", t.activation_checkpointing},
+                                      {"tokens", t.tokens},
+                                      {"forward_backward_s", t.forward_backward_s},
+                                      {"optimizer_step_s", t.optimizer_step_s},
+                                      {"optimizer_params", t.optimizer_params},
+                                      {"rep_times_s", t.rep_times_s}});
+      }
       j["points"] = nlohmann::json::array();
       for (const CollectivePoint& p : points) {
         j["points"].push_back({{"op", p.op}, {"ranks", p.ranks}, {"bytes", p.bytes}, {"time_s", p.time_s},
@@ -204,8 +293,16 @@ sim::HardwareProfile run_calibration(const CalibrateOptions& o, const ProgressFn
     say(fmt::format("host memory: copy of {} in {:.2f} ms = {:.2f} GB/s", format_bytes(r.bytes), r.seconds * 1e3,
                     r.copy_GBps));
   }
-  if (o.probes.count("collectives")) {
-    profile.backend = "gloo";
+  if (o.probes.count("train")) {
+    for (Precision p : o.precisions) {
+      const TrainingStepProbeResult r = probe_training_step(o.model, o.seq_len, o.micro_batch, p,
+                                                            o.activation_checkpointing, budget);
+      profile.training_steps.push_back(training_entry(o, r));
+      say(training_line(o, r));
+    }
+  }
+  if (o.probes.count("collectives") || o.probes.count("train")) {
+    if (o.probes.count("collectives")) profile.backend = "gloo";
     std::vector<MeasuredCollective> all;
     for (int nproc : o.ranks) {
       char tmpl[] = "/tmp/zeroplan-calibrate-XXXXXX";
@@ -213,7 +310,10 @@ sim::HardwareProfile run_calibration(const CalibrateOptions& o, const ProgressFn
       if (fd < 0) throw InputError("calibrate: cannot create a temporary file in /tmp");
       close(fd);
       const std::string points_file = tmpl;
-      say(fmt::format("collectives: launching {} Gloo ranks ({} x {} sizes)", nproc, join(o.ops), o.sizes.size()));
+      say(o.probes.count("collectives")
+              ? fmt::format("collectives: launching {} Gloo ranks ({} x {} sizes{})", nproc, join(o.ops), o.sizes.size(),
+                            o.probes.count("train") ? ", training step first" : "")
+              : fmt::format("train: launching {} ranks", nproc));
       dist::LaunchOptions launch;
       launch.nproc_per_node = nproc;
       launch.master_port = 0;
@@ -226,14 +326,31 @@ sim::HardwareProfile run_calibration(const CalibrateOptions& o, const ProgressFn
         throw InputError(fmt::format("calibrate: the {}-rank collective probe failed: {}", nproc,
                                      result.failure.empty() ? "a rank exited with an error" : result.failure));
       }
-      auto points = read_points(points_file);
+      const nlohmann::json rank_results = read_json_file(points_file);
       std::remove(points_file.c_str());
+      auto points = read_points(rank_results);
       all.insert(all.end(), points.begin(), points.end());
+      for (const auto& t : rank_results.at("training_step")) {
+        TrainingStepProbeResult r;
+        r.precision = zeroplan::parse_precision(t.at("precision").get<std::string>(), "calibrate: a rank's training_step");
+        r.ranks = t.at("ranks").get<int>();
+        r.threads = t.at("threads").get<int>();
+        r.activation_checkpointing = t.at("activation_checkpointing").get<bool>();
+        r.tokens = t.at("tokens").get<std::int64_t>();
+        r.forward_backward_s = t.at("forward_backward_s").get<double>();
+        r.optimizer_step_s = t.at("optimizer_step_s").get<double>();
+        r.optimizer_params = t.at("optimizer_params").get<std::int64_t>();
+        profile.training_steps.push_back(training_entry(o, r));
+      }
     }
-    add_collective_results(profile, all, o.fit_sizes);
+    if (o.probes.count("collectives")) add_collective_results(profile, all, o.fit_sizes);
     for (const sim::GlooCollectiveFit& f : profile.collective_fits) {
-      say(fmt::format("fit {} {} ranks: alpha {:.1f} us per step, {:.3f} GB/s per rank per step", sim::op_name(f.op),
-                      f.ranks, f.alpha_s * 1e6, f.beta_s_per_byte > 0 ? 1e-9 / f.beta_s_per_byte : 0.0));
+      const double smallest = f.fitted_bytes.front(), largest = f.fitted_bytes.back();
+      const double beta_last = f.segments.empty() ? f.beta_s_per_byte : f.segments.back().beta_s_per_byte;
+      say(fmt::format("fit {} {} ranks: {} regime(s); {:.1f} us at {:.0f} B, {:.3f} GB/s per rank per step above {:.0f} B",
+                      sim::op_name(f.op), f.ranks, std::max<size_t>(1, f.segments.size()),
+                      sim::gloo_time_s(f, smallest, f.ranks, 0) * 1e6, smallest,
+                      beta_last > 0 ? 1e-9 / beta_last : 0.0, largest));
     }
   }
   return profile;

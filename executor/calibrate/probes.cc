@@ -183,7 +183,7 @@ std::vector<CollectivePoint> probe_collectives(dist::Communicator& comm, const s
           comm.broadcast(full, 0);
         }
       };
-      const int reps = std::max(1, budget.reps) * (requested < (1u << 20) ? 4 : 1);
+      const int reps = std::max(1, budget.reps) * (requested < (1u << 20) ? 8 : 1);
       comm.barrier();
       run_once();  // warm-up (connections, allocations)
       at::Tensor times = at::zeros({reps}, at::kFloat);

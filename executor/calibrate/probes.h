@@ -6,6 +6,8 @@
 //                  how often one training step runs each;
 //   - adamw:       the executor's AdamW update (executor/train/adamw.h) in parameters per second;
 //   - host memory: sustained copy rate of a buffer larger than the caches (bytes copied per second);
+//   - training step: one micro-step of the executor's own model (forward, fused lm_head loss, backward),
+//                  the whole non-GEMM work included, optionally on every rank of a group at once;
 //   - collectives: time vs size of all_reduce / reduce_scatter / all_gather / broadcast through a
 //                  dist::Communicator (the executor's GlooCommunicator when run by calibrate).
 // Timings are the fastest of several repetitions after one warm-up run (other processes on a shared host
@@ -88,10 +90,39 @@ struct CollectivePoint {
   double time_s = 0;  // fastest repetition (each repetition: its slowest rank)
   std::vector<double> rep_times_s;
 };
-// Repetitions: budget.reps, times 4 below 1 MiB (small collectives are noisy and cheap).
+// Repetitions: budget.reps, times 8 below 1 MiB (small collectives are noisy and cheap).
 std::vector<CollectivePoint> probe_collectives(dist::Communicator& comm, const std::vector<std::string>& ops,
                                                const std::vector<std::uint64_t>& sizes, const ProbeBudget& budget,
                                                const ProgressFn& progress = {});
+
+// One training micro-step as `zeroplan run` computes it (executor/train/trainer.cc): the executor's
+// LlamaForCausalLM at `model` in the precision's dtype (bf16: the model cast as run_rank.cc builds it),
+// random init (init_random, seed 0), micro_batch x seq_len random tokens with a label on every position,
+// forward to the final hidden states, fused_causal_lm_loss_sum (fused_lm_loss.h), backward of the
+// normalised loss into gradients that are views of one flat buffer (as the engines keep them; bf16/fp16
+// add the 16-bit gradients into an fp32 buffer after each micro-step, grad_accumulation.h).
+// With `comm`, every rank of it runs this at the same time: a barrier before each repetition and each
+// repetition's time is its slowest rank's (ranks contend for the host's cores as in a multi-rank run).
+// The time is the fastest of max(1, budget.reps) repetitions after one warm-up, which is never the
+// measurement (budget.max_seconds does not apply: the first micro-step allocates everything).
+struct TrainingStepProbeResult {
+  Precision precision = Precision::kFp32;
+  int ranks = 1;
+  int threads = 0;  // LibTorch intra-op threads of each rank
+  bool activation_checkpointing = false;
+  std::int64_t tokens = 0;        // micro_batch x seq_len
+  double forward_backward_s = 0;  // one micro-step
+  std::vector<double> rep_times_s;
+  // The optimizer step of a one-rank engine over all `optimizer_params` parameters, timed the same way
+  // after the micro-steps: the fp32 gradient norm (linalg_vector_norm) + AdamW (adamw.h) + for 16-bit
+  // precisions the copy of the fp32 masters into the 16-bit parameters (sharded_engine.cc's step()) + the
+  // zeroing of the gradients for the next step (grad_accumulation.h's begin_grad_accumulation).
+  std::int64_t optimizer_params = 0;
+  double optimizer_step_s = 0;
+};
+TrainingStepProbeResult probe_training_step(const ModelSpec& model, std::int64_t seq_len, std::int64_t micro_batch,
+                                            Precision precision, bool activation_checkpointing,
+                                            const ProbeBudget& budget, dist::Communicator* comm = nullptr);
 
 // Throws InputError naming the op for anything but the four above.
 void check_collective_op(const std::string& op);

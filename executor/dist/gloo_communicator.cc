@@ -14,6 +14,8 @@
 #include <mutex>
 #include <thread>
 
+#include "profiler/memory_scope.h"
+
 namespace zeroplan::executor::dist {
 
 namespace {
@@ -124,7 +126,19 @@ class GlooCommunicator final : public Communicator {
         wait_c10d(pg_->_reduce_scatter_base(out, in, opts));
       });
     }
-    return submit("reduce_scatter", [this, out, in, op]() mutable { ring_reduce_scatter(out, in, op); });
+    // The ring's receive buffer (one output-sized piece) is allocated here, on the caller's thread and
+    // charged to `comm`, rather than on the worker: it then exists by the time this call returns, whatever
+    // the worker's timing, so a rank's peak memory does not depend on a race between the worker and the
+    // caller freeing its own tensors (planner/executor_memory.cc counts it at the end of backward).
+    at::Tensor scratch;
+    if (world_size_ > 1 && out.numel() > 0) {
+      profiler::MemoryScope comm_scope(profiler::Category::kComm, profiler::ScopeReach::kThisThread);
+      scratch = at::empty({out.numel()}, in.options());
+    }
+    return submit("reduce_scatter", [this, out, in, op, scratch]() mutable {
+      ring_reduce_scatter(out, in, scratch, op);
+      scratch = at::Tensor();  // freed before the work completes, not when the worker drops the task
+    });
   }
 
   std::unique_ptr<CommWork> all_gather_async(at::Tensor& output, const at::Tensor& input) override {
@@ -196,7 +210,7 @@ class GlooCommunicator final : public Communicator {
   // (r-s-1) (the raw input chunk at s = 0, `out` afterwards), receive from rank-1 its partial of
   // chunk (r-s-2) into `scratch`, and set out = input chunk (r-s-2) (+) scratch. After w-1 steps
   // that chunk index is r and `out` holds the reduction over all w ranks.
-  void ring_reduce_scatter(at::Tensor& out, const at::Tensor& in, ReduceOp op) {
+  void ring_reduce_scatter(at::Tensor& out, const at::Tensor& in, const at::Tensor& scratch, ReduceOp op) {
     const int w = world_size_;
     const int64_t n = out.numel();
     if (w == 1 || n == 0) {
@@ -206,7 +220,6 @@ class GlooCommunicator final : public Communicator {
     auto chunk = [&](int i) { return in.narrow(0, static_cast<int64_t>(((i % w) + w) % w) * n, n); };
     const int next = (rank_ + 1) % w;
     const int prev = (rank_ - 1 + w) % w;
-    at::Tensor scratch = at::empty({n}, in.options());
     for (int s = 0; s < w - 1; ++s) {
       std::vector<at::Tensor> send_buf{s == 0 ? chunk(rank_ - 1) : out};
       std::vector<at::Tensor> recv_buf{scratch};
@@ -265,6 +278,8 @@ class GlooCommunicator final : public Communicator {
   }
 
   void work_loop() {
+    // Whatever the collectives allocate on this thread is communication memory.
+    profiler::MemoryScope comm_scope(profiler::Category::kComm, profiler::ScopeReach::kThisThread);
     for (;;) {
       std::function<void()> task;
       {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <string_view>
@@ -103,6 +104,11 @@ std::vector<std::pair<std::string, std::string>> rank_env_variables(const RankEn
   };
   if (env.timeout) vars.emplace_back("ZEROPLAN_TIMEOUT_MS", std::to_string(env.timeout->count()));
   return vars;
+}
+
+int rank_intra_op_threads(int requested, int host_default_threads, int local_world_size) {
+  if (requested > 0) return requested;
+  return std::max(1, host_default_threads / std::max(1, local_world_size));
 }
 
 }  // namespace zeroplan::executor::dist

@@ -34,6 +34,13 @@ struct RankEnv {
 using GetEnv = std::function<const char*(const char*)>;
 std::optional<RankEnv> rank_env_from_environment(const GetEnv& getenv = {});
 
+// Intra-op threads of one rank: `requested` when > 0 (--threads); otherwise the host's default
+// (LibTorch's: its physical cores) shared by the ranks on this host, at least 1. Two ranks of two
+// threads each on a 2-core host spin against each other in OpenMP's barriers: one step took 0.74-1.65 s
+// where 1 thread per rank takes 0.3 s (tools/validate_machine.sh). torchrun sets OMP_NUM_THREADS=1 for
+// the same reason.
+int rank_intra_op_threads(int requested, int host_default_threads, int local_world_size);
+
 // The variables a launcher sets for one rank (zeroplan's launcher and tests).
 std::vector<std::pair<std::string, std::string>> rank_env_variables(const RankEnv& env);
 

@@ -104,7 +104,8 @@ int train(const RunOptions& options, dist::DistContext* ctx) {
   auto phase = [&](const std::string& name, std::int64_t step) {
     if (ctx) ctx->status->set_phase(name, step);
   };
-  if (o.threads > 0) at::set_num_threads(o.threads);
+  const int threads = dist::rank_intra_op_threads(o.threads, at::get_num_threads(), ctx ? ctx->env.local_world_size : 1);
+  if (threads != at::get_num_threads()) at::set_num_threads(threads);
   // Installs the tracking CPU allocator before anything is allocated; setup is charged to `setup`.
   profiler::ProfilerOptions profiler_options;
   profiler_options.rank = rank;

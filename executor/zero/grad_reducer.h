@@ -26,6 +26,10 @@
 
 namespace zeroplan::executor::zero {
 
+// A reduced 16-bit bucket is added to the fp32 accumulator this many elements at a time (the
+// conversion's temporary: 4 MiB). planner/executor_memory.cc kExecutorAccumulateChunk mirrors it.
+inline constexpr int64_t kAccumulateChunkElems = int64_t{1} << 20;
+
 class GradReducer {
  public:
   enum class Mode { kAllReduce, kReduceScatter };

@@ -106,7 +106,7 @@ TEST(CalibrateProbes, CollectivesOnFakeRanks) {
   EXPECT_EQ(rank0[0].bytes, 4096u);
   EXPECT_EQ(rank0[1].bytes, 8u);  // 10 bytes: 2 whole fp32 elements, one per rank
   EXPECT_EQ(rank0[0].ranks, 2);
-  EXPECT_EQ(rank0[0].rep_times_s.size(), 4u);  // below 1 MiB: 4 x reps
+  EXPECT_EQ(rank0[0].rep_times_s.size(), 8u);  // below 1 MiB: 8 x reps
   for (const auto& p : rank0) EXPECT_GT(p.time_s, 0);
   EXPECT_THROW(check_collective_op("all_to_all"), InputError);
 }
@@ -149,6 +149,70 @@ TEST(CalibrateOptions, BadValuesNameTheFlag) {
   EXPECT_NE(msg([](auto& o) { o.reps = 0; }).find("--reps"), std::string::npos);
 }
 
+TEST(CalibrateProbes, TrainingStepOnOneAndTwoRanks) {
+  ProbeBudget budget;
+  budget.reps = 2;
+  for (Precision p : {Precision::kFp32, Precision::kBf16}) {
+    const TrainingStepProbeResult r = probe_training_step(tiny(), 8, 2, p, false, budget);
+    EXPECT_EQ(r.precision, p);
+    EXPECT_EQ(r.ranks, 1);
+    EXPECT_EQ(r.tokens, 16);
+    EXPECT_GT(r.threads, 0);
+    ASSERT_EQ(r.rep_times_s.size(), 2u);
+    EXPECT_DOUBLE_EQ(r.forward_backward_s, std::min(r.rep_times_s[0], r.rep_times_s[1]));
+    EXPECT_GT(r.forward_backward_s, 0);
+  }
+  EXPECT_TRUE(probe_training_step(tiny(), 8, 1, Precision::kFp32, true, budget).activation_checkpointing);
+  EXPECT_THROW(probe_training_step(tiny(), 1, 1, Precision::kFp32, false, budget), InputError);
+  // Two ranks at once: every rank reports the same repetitions (each the slowest rank's).
+  std::mutex mu;
+  std::vector<TrainingStepProbeResult> results;
+  dist::run_fake_ranks(2, std::chrono::seconds(60), [&](dist::Communicator& comm) {
+    const TrainingStepProbeResult r = probe_training_step(tiny(), 8, 1, Precision::kFp32, false, budget, &comm);
+    std::lock_guard<std::mutex> lock(mu);
+    results.push_back(r);
+  });
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].ranks, 2);
+  EXPECT_EQ(results[0].rep_times_s, results[1].rep_times_s);
+  EXPECT_GT(results[0].forward_backward_s, 0);
+}
+
+TEST(CalibrateOptions, TrainProbeFlagsAndRankArguments) {
+  CalibrateOptions o;
+  o.probes = {"train"};
+  o.model = tiny();
+  o.model_arg = "tiny-test";
+  o.configs_dir = "/cfg";
+  o.seq_len = 8;
+  o.threads = 3;
+  o.ranks = {1};
+  try {
+    check_calibrate_options(o);
+    ADD_FAILURE() << "1 rank for train accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--nproc"), std::string::npos) << e.what();
+  }
+  o.ranks = {2};
+  o.seq_len = 1;
+  EXPECT_THROW(check_calibrate_options(o), InputError);
+  o.seq_len = 8;
+  EXPECT_NO_THROW(check_calibrate_options(o));
+  const auto args = collective_rank_arguments(o, 2, "/tmp/x.json");
+  auto after = [&](const std::string& flag) -> std::string {
+    auto it = std::find(args.begin(), args.end(), flag);
+    return it == args.end() || it + 1 == args.end() ? "(missing)" : *(it + 1);
+  };
+  EXPECT_EQ(args[0], "--configs-dir");
+  EXPECT_EQ(args[2], "calibrate");
+  EXPECT_EQ(after("--probes"), "train");
+  EXPECT_EQ(after("--model"), "tiny-test");
+  EXPECT_EQ(after("--seq-len"), "8");
+  EXPECT_EQ(after("--precision"), "fp32,bf16");
+  EXPECT_EQ(after("--threads"), "3");  // the ranks run with calibrate's --threads, as `run --threads` ranks
+  EXPECT_EQ(std::find(args.begin(), args.end(), "--sizes"), args.end());  // no collectives asked for
+}
+
 struct Result {
   int exit_code = -1;
   std::string err;
@@ -184,12 +248,36 @@ TEST(CalibrateCli, WritesAProfileThatReadsBack) {
   fs::remove_all(dir);
 }
 
+TEST(CalibrateCli, TrainProbeOnOneAndTwoRanks) {
+  const fs::path dir = fs::temp_directory_path() / ("zp_calibrate_train_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path out = dir / "p.json";
+  const Result r = run_zeroplan("calibrate --probes train --nproc 2 --model tiny-test --seq-len 8 --precision fp32 "
+                                "--reps 1 --out " + out.string(), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("calibrate: train fp32 1 ranks"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("calibrate: train fp32 2 ranks"), std::string::npos) << r.err;
+  const sim::HardwareProfile p = sim::load_hardware_profile(out.string());
+  ASSERT_EQ(p.training_steps.size(), 2u);
+  EXPECT_EQ(p.training_steps[0].ranks, 1);
+  EXPECT_EQ(p.training_steps[1].ranks, 2);
+  for (const auto& e : p.training_steps) {
+    EXPECT_EQ(e.model, "tiny-test");
+    EXPECT_EQ(e.tokens, 8);
+    EXPECT_EQ(e.threads, 0);
+    EXPECT_GT(e.forward_backward_s, 0);
+  }
+  EXPECT_TRUE(p.collective_fits.empty());
+  fs::remove_all(dir);
+}
+
 TEST(CalibrateCli, BadInputIsOneLineAndExitTwo) {
   const fs::path dir = fs::temp_directory_path() / ("zp_calibrate_bad_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   for (const char* args : {"calibrate --nproc 1 --probes collectives", "calibrate --probes gpu",
                            "calibrate --sizes 4096 --probes collectives", "calibrate --ops scan --probes collectives",
-                           "calibrate --model no-such-model --probes matmul", "calibrate --precision fp8 --probes matmul"}) {
+                           "calibrate --model no-such-model --probes matmul", "calibrate --precision fp8 --probes matmul",
+                           "calibrate --probes train --nproc 1", "calibrate --probes train --seq-len 1"}) {
     const Result r = run_zeroplan(args, dir);
     EXPECT_EQ(r.exit_code, 2) << args << ": " << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;

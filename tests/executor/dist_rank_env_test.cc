@@ -70,6 +70,14 @@ TEST(RankEnv, LauncherVariablesRoundTrip) {
   EXPECT_EQ(out->source, "zeroplan");
 }
 
+TEST(RankEnv, IntraOpThreadsShareTheHostUnlessAsked) {
+  EXPECT_EQ(rank_intra_op_threads(0, 2, 1), 2);   // one process: LibTorch's default
+  EXPECT_EQ(rank_intra_op_threads(0, 2, 2), 1);   // 2 ranks on 2 cores: one each
+  EXPECT_EQ(rank_intra_op_threads(0, 16, 4), 4);
+  EXPECT_EQ(rank_intra_op_threads(0, 2, 4), 1);   // more ranks than cores: at least 1
+  EXPECT_EQ(rank_intra_op_threads(3, 2, 4), 3);   // --threads wins
+}
+
 TEST(RankEnv, MalformedValuesNameTheVariable) {
   auto message = [](const std::map<std::string, std::string>& vars) {
     try {

@@ -89,11 +89,34 @@ TEST(ExecutorModelStates, Stage2TwoRanksFollowTheZeroTable) {
   EXPECT_EQ(s.gpu_params, 4u * 1024u);           // whole flat parameters
   EXPECT_EQ(s.gpu_gradients, 4u * 512u);         // fp32 partition accumulator
   EXPECT_EQ(s.gpu_optimizer_states, 12u * 512u);  // master + exp_avg + exp_avg_sq
+  EXPECT_EQ(l.buckets, 1u);
+  EXPECT_EQ(l.last_shard, 512u);
   // bucket + its shard, + RoPE's inverse frequencies (arange(0, head_dim 5, 2): 3 floats) + the 0-d norm
   const std::uint64_t always = 4u * 3u + 4u;
-  EXPECT_EQ(executor_buffer_bytes(m, c, Precision::kFp32, 0), (1024u + 512u) * 4u + always);
-  c.overlap_comm = true;
-  EXPECT_EQ(executor_buffer_bytes(m, c, Precision::kFp32, 0), 2u * (1024u + 512u) * 4u + always);
+  // With activations above the end of backward's transient, only the persistent buffers count.
+  const std::uint64_t big_activations = 1u << 20;
+  EXPECT_EQ(executor_buffer_bytes(m, c, Precision::kFp32, big_activations), (1024u + 512u) * 4u + always);
+  // With none, the end of backward's transient shows: the embedding's gradient (27 x 10 fp32) still
+  // held by autograd + the ring's receive buffer for its bucket's reduce_scatter (one shard, 512).
+  const std::uint64_t end_of_backward = 27u * 10u * 4u + 512u * 4u;
+  EXPECT_EQ(executor_buffer_bytes(m, c, Precision::kFp32, 0), (1024u + 512u) * 4u + always + end_of_backward);
+  c.overlap_comm = true;  // one bucket: nothing else can be in flight
+  EXPECT_EQ(executor_buffer_bytes(m, c, Precision::kFp32, 0), 2u * (1024u + 512u) * 4u + always + end_of_backward);
+  // More buckets (of at most 300 elements, walking backwards): the previous bucket's reduce_scatter may
+  // still be in flight with its own shard-sized buffer (max shard).
+  c.reduce_bucket_size = 300;
+  const ExecutorLayout small = executor_layout(m, c);
+  ASSERT_GT(small.buckets, 1u);
+  EXPECT_EQ(executor_buffer_bytes(m, c, Precision::kFp32, 0),
+            2u * (small.max_bucket + small.max_shard) * 4u + always + 27u * 10u * 4u + small.last_shard * 4u +
+                small.max_shard * 4u);
+  c.reduce_bucket_size = Candidate{}.reduce_bucket_size;
+  c.overlap_comm = false;
+  // One rank (dp 1) reduces nothing: no transient.
+  Candidate one = c;
+  one.dp = 1;
+  EXPECT_EQ(executor_buffer_bytes(m, one, Precision::kFp32, 0),
+            (executor_layout(m, one).max_bucket + executor_layout(m, one).max_shard) * 4u + always);
   // Optimizer offload on CPU ranks: still this rank's host memory, same categories; on GPUs the
   // fp32 gradient partition and the optimizer states move to the CPU side.
   c.offload_optimizer = OffloadDevice::kCpu;
@@ -101,6 +124,25 @@ TEST(ExecutorModelStates, Stage2TwoRanksFollowTheZeroTable) {
   const ModelStates gpu = executor_model_states(m, c, Precision::kFp32, false);
   EXPECT_EQ(gpu.gpu_total(), 4u * 1024u);
   EXPECT_EQ(gpu.cpu_total(), 16u * 512u);
+}
+
+// 16-bit at dp > 1: the reduced bucket is added to the fp32 accumulator in chunks of at most 2^20
+// elements through an fp32 temporary (executor/zero/grad_reducer.cc); with no activations it shows.
+TEST(ExecutorModelStates, SixteenBitAccumulateTemporaryByHand) {
+  const ModelSpec m = thousand_params();
+  Candidate c;
+  c.zero_stage = 0;
+  c.dp = 2;
+  const std::uint64_t always = 4u * 3u + 4u;
+  // stage 0: bucket 1024 (padded to 1 x 16), bf16 2 B, + fp32 temporary of the whole (small) bucket
+  EXPECT_EQ(executor_layout(m, c).max_bucket, 1008u);
+  EXPECT_EQ(executor_buffer_bytes(m, c, Precision::kBf16, 0), 1008u * 2u + always + 1008u * 4u);
+  EXPECT_EQ(executor_buffer_bytes(m, c, Precision::kFp32, 0), 1008u * 4u + always);  // fp32: no conversion
+  EXPECT_EQ(executor_buffer_bytes(m, c, Precision::kBf16, 1u << 20), 1008u * 2u + always);  // hidden
+  ModelSpec big = m;
+  big.vocab_size = 300000;  // the embedding alone is 3 M elements: the temporary is capped at one chunk
+  EXPECT_EQ(executor_buffer_bytes(big, c, Precision::kBf16, 0) - executor_layout(big, c).max_bucket * 2u - always,
+            4u * kExecutorAccumulateChunk);
 }
 
 // Stage 3 with a persistence threshold of 50: the three norms (10 each) are persistent, one bucket
@@ -119,12 +161,17 @@ TEST(ExecutorModelStates, Stage3PersistentAndGatheredByHand) {
   const ModelStates s = executor_model_states(m, c, Precision::kFp32, true);
   EXPECT_EQ(s.gpu_params, 4u * 512u + 4u * 32u);  // the partition + the persistent parameters whole
   EXPECT_EQ(s.gpu_gradients, 4u * 512u);
-  // buckets (704 + 352) x 4 + gathered: everything but the persistent (prefetch 5e7 covers it) 992 x 4
-  EXPECT_EQ(executor_buffer_bytes(m, c, Precision::kFp32, 0), (704u + 352u) * 4u + 992u * 4u + 16u);
+  // The embedding's bucket (288) is reduced last: its shard 144.
+  EXPECT_EQ(l.last_shard, 144u);
+  // buckets (704 + 352) x 4 + gathered: everything but the persistent (prefetch 5e7 covers it) 992 x 4,
+  // + with no activations, the end of backward: embedding gradient 270 x 4 + receive buffer 144 x 4
+  const std::uint64_t end_of_backward = 270u * 4u + 144u * 4u;
+  EXPECT_EQ(executor_buffer_bytes(m, c, Precision::kFp32, 0), (704u + 352u) * 4u + 992u * 4u + 16u + end_of_backward);
   // When the activations peak in the loss only the head unit is gathered: the final norm is
   // persistent, and the tied head reads the embedding (unit 0, 288).
   EXPECT_EQ(l.head_unit, 288u);
-  EXPECT_EQ(executor_buffer_bytes(m, c, Precision::kFp32, 0, /*loss_peak=*/true), (704u + 352u) * 4u + 288u * 4u + 16u);
+  EXPECT_EQ(executor_buffer_bytes(m, c, Precision::kFp32, 0, /*loss_peak=*/true),
+            (704u + 352u) * 4u + 288u * 4u + 16u + end_of_backward);
   c.offload_param = OffloadDevice::kCpu;
   c.offload_optimizer = OffloadDevice::kCpu;
   EXPECT_EQ(executor_model_states(m, c, Precision::kFp32, false).gpu_params, 4u * 32u);

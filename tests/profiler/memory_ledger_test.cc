@@ -138,6 +138,26 @@ TEST(MemoryScope, NestsAndFallsBackForThreadsWithoutAScope) {
   EXPECT_EQ(current_category(), Category::kOther);
 }
 
+TEST(MemoryScope, AThisThreadScopeLeavesWhatOtherThreadsInheritAlone) {
+  MemoryScope rank(Category::kActivations);
+  Category worker_saw = Category::kOther;
+  Category helper_saw = Category::kOther;
+  Category after_worker = Category::kOther;
+  std::thread worker([&] {
+    MemoryScope comm(Category::kComm, ScopeReach::kThisThread);
+    worker_saw = current_category();
+    std::thread helper([&] { helper_saw = current_category(); });  // inherits the rank's category
+    helper.join();
+  });
+  worker.join();
+  std::thread later([&] { after_worker = current_category(); });
+  later.join();
+  EXPECT_EQ(worker_saw, Category::kComm);
+  EXPECT_EQ(helper_saw, Category::kActivations);
+  EXPECT_EQ(after_worker, Category::kActivations);
+  EXPECT_EQ(current_category(), Category::kActivations);
+}
+
 TEST(ProcessMemory, ParsesProcStatus) {
   auto m = parse_proc_status("Name:\tx\nVmPeak:\t  9 kB\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n");
   ASSERT_TRUE(m.has_value());

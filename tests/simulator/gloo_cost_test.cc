@@ -64,6 +64,39 @@ TEST(GlooCost, FitRecoversTheFormulaAndNamesBadInput) {
   EXPECT_THROW(fit_gloo_collective(CollectiveOp::kAllGather, 1, {4096, 8192}, {1e-4, 2e-4}, "t"), InputError);
 }
 
+// Two regimes, as this machine's all_reduce on 2 ranks (README): in cache to 1 MiB, then ~10x slower per
+// byte. The segments interpolate between calibrated sizes and pick the regime by the per-step piece.
+TEST(GlooCost, SegmentsFollowEachRegimeHandComputed) {
+  const double KiB = 1024, MiB = 1048576;
+  // reduce_scatter on 2 ranks: 1 step of S/2.
+  const std::vector<double> bytes = {64 * KiB, 1 * MiB, 4 * MiB, 64 * MiB};
+  const std::vector<double> times = {100e-6, 400e-6, 4000e-6, 64000e-6};
+  const GlooCollectiveFit f = fit_gloo_collective(CollectiveOp::kReduceScatter, 2, bytes, times, "t");
+  ASSERT_EQ(f.segments.size(), 3u);
+  EXPECT_DOUBLE_EQ(f.segments[0].from_piece_bytes, 32 * KiB);
+  // Segment 1 (pieces 512 KiB .. 2 MiB): beta = (4000 - 400) us / (2 MiB - 512 KiB).
+  EXPECT_NEAR(f.segments[1].beta_s_per_byte, 3600e-6 / (1.5 * MiB), 1e-20);
+  // At every calibrated size the fit gives the measured time back.
+  for (size_t i = 0; i < bytes.size(); ++i) EXPECT_NEAR(gloo_time_s(f, bytes[i], 2, 0), times[i], 1e-12);
+  // Between: linear within the regime; 2 MiB lies 1/3 of the way from 1 MiB to 4 MiB.
+  EXPECT_NEAR(gloo_time_s(f, 2 * MiB, 2, 0), 400e-6 + 3600e-6 / 3, 1e-12);
+  // Above the largest size, the last regime's bandwidth extends: 128 MiB = 64 MiB + 64 x 1000 us / 60 x 4 ...
+  const double last_beta = (64000e-6 - 4000e-6) / (32 * MiB - 2 * MiB);
+  EXPECT_NEAR(gloo_time_s(f, 128 * MiB, 2, 0), 64000e-6 + 32 * MiB * last_beta, 1e-12);
+  // Below the smallest, its time (the latency floor).
+  EXPECT_NEAR(gloo_time_s(f, 4 * KiB, 2, 0), 100e-6, 1e-15);
+  // A smaller time at a larger size is noise: pooled (here 1 MiB and 4 MiB average to 2200 us).
+  const GlooCollectiveFit g =
+      fit_gloo_collective(CollectiveOp::kReduceScatter, 2, {1 * MiB, 4 * MiB, 16 * MiB}, {2400e-6, 2000e-6, 9000e-6}, "t");
+  EXPECT_NEAR(gloo_time_s(g, 1 * MiB, 2, 0), 2200e-6, 1e-12);
+  EXPECT_NEAR(gloo_time_s(g, 2 * MiB, 2, 0), 2200e-6, 1e-12);
+  EXPECT_NEAR(gloo_time_s(g, 16 * MiB, 2, 0), 9000e-6, 1e-12);
+  // Another group size (4 ranks, 2 cores): the regime of its piece S/4, beta doubled (contention), 3 steps.
+  const double S = 8 * MiB;  // piece 2 MiB: the last segment of f
+  const GlooSegment& s = f.segments[2];
+  EXPECT_NEAR(gloo_time_s(f, S, 4, 2), 3 * (s.alpha_s + S / 4 * 2 * s.beta_s_per_byte), 1e-12);
+}
+
 TEST(GlooCost, FindsExactThenNearestGroup) {
   std::vector<GlooCollectiveFit> fits(3);
   fits[0].op = CollectiveOp::kAllGather, fits[0].ranks = 2;
@@ -98,6 +131,7 @@ HardwareProfile full_profile() {
   f.alpha_s = 5.5e-5;
   f.beta_s_per_byte = 1.6e-9;
   f.fitted_bytes = {4096, 1048576};
+  f.segments = {{2048, 5.6e-5, 1.7e-9}};
   p.collective_fits.push_back(f);
   return p;
 }
@@ -122,6 +156,13 @@ TEST(HardwareProfileJson, RoundTripKeepsEveryField) {
   EXPECT_DOUBLE_EQ(q.collective_fits[0].alpha_s, 5.5e-5);
   EXPECT_DOUBLE_EQ(q.collective_fits[0].beta_s_per_byte, 1.6e-9);
   EXPECT_EQ(q.collective_fits[0].fitted_bytes, p.collective_fits[0].fitted_bytes);
+  ASSERT_EQ(q.collective_fits[0].segments.size(), 1u);
+  EXPECT_DOUBLE_EQ(q.collective_fits[0].segments[0].from_piece_bytes, 2048);
+  EXPECT_DOUBLE_EQ(q.collective_fits[0].segments[0].beta_s_per_byte, 1.7e-9);
+  // A profile without segments (before the regimes) still reads: the single line.
+  nlohmann::json old = nlohmann::json::parse(hardware_profile_to_json(p).dump());
+  old["collective_fits"][0].erase("segments");
+  EXPECT_TRUE(parse_hardware_profile(old, "old.json").collective_fits[0].segments.empty());
   // An empty profile writes only the schema and reads back.
   EXPECT_EQ(hardware_profile_to_json(HardwareProfile{}).size(), 1u);
   EXPECT_NO_THROW(parse_hardware_profile(nlohmann::json::parse(hardware_profile_to_json(HardwareProfile{}).dump()), "e"));
@@ -146,6 +187,16 @@ TEST(HardwareProfileJson, BadFitsAreOneLineErrors) {
   EXPECT_NE(message([](auto& j) { j["collective_fits"].push_back(j["collective_fits"][0]); }).find("two fits"),
             std::string::npos);
   EXPECT_NE(message([](auto& j) { j["cpu_cores"] = 0; }).find("cpu_cores"), std::string::npos);
+  EXPECT_NE(message([](auto& j) { j["collective_fits"][0]["segments"][0]["beta_s_per_byte"] = -1; })
+                .find("collective_fits[0].segments[0].beta_s_per_byte"),
+            std::string::npos);
+  EXPECT_NE(message([](auto& j) { j["collective_fits"][0]["segments"][0]["alpha_s"] = -1; })
+                .find("segments[0].alpha_s"),
+            std::string::npos);
+  EXPECT_NE(message([](auto& j) { j["collective_fits"][0]["segments"].push_back(j["collective_fits"][0]["segments"][0]); })
+                .find("ascending"),
+            std::string::npos);
+  EXPECT_NE(message([](auto& j) { j["collective_fits"][0]["segments"][0]["delta"] = 1; }).find("delta"), std::string::npos);
   for (auto m : {message([](auto& j) { j["cpu_cores"] = 0; }), message([](auto& j) { j["collective_fits"] = 3; })}) {
     EXPECT_EQ(m.find('\n'), std::string::npos) << m;
   }
@@ -159,10 +210,11 @@ TEST(GlooCost, CollectiveModelUsesFitsOnCpuRanksOnly) {
   const CollectiveEstimate e = two.estimate(CollectiveOp::kAllGather, 64.0 * 1048576);
   EXPECT_TRUE(e.calibrated);
   EXPECT_EQ(e.algorithm, Algorithm::kRing);
-  EXPECT_NEAR(e.time_s, 1 * (5.5e-5 + 32.0 * 1048576 * 1.6e-9), 1e-12);
+  // The segment (5.6e-5, 1.7e-9) takes precedence over the single line (5.5e-5, 1.6e-9).
+  EXPECT_NEAR(e.time_s, 1 * (5.6e-5 + 32.0 * 1048576 * 1.7e-9), 1e-12);
   // 4 ranks on 2 cores: 3 steps of S/4 at twice the per-byte time.
   CollectiveModel four(cpu_topology, 4, {}, p.collectives, p.collective_fits, 2);
-  EXPECT_NEAR(four.time_s(CollectiveOp::kAllGather, 64.0 * 1048576), 3 * (5.5e-5 + 16.0 * 1048576 * 3.2e-9), 1e-12);
+  EXPECT_NEAR(four.time_s(CollectiveOp::kAllGather, 64.0 * 1048576), 3 * (5.6e-5 + 16.0 * 1048576 * 3.4e-9), 1e-12);
   // No fit for all_reduce: the graph model answers.
   EXPECT_FALSE(four.estimate(CollectiveOp::kAllReduce, 1e6).calibrated);
   // GPU clusters ignore Gloo fits.

@@ -1,10 +1,11 @@
-// `zeroplan calibrate`: measures this machine (matmul at the model's shapes, CPU AdamW, host copy
-// bandwidth, Gloo collectives through the executor's communicator on N local ranks) and writes a
+// `zeroplan calibrate`: measures this machine (matmul at the model's shapes, one training micro-step of
+// the model on 1 and N ranks at once, CPU AdamW, host copy bandwidth, Gloo collectives through the
+// executor's communicator on N local ranks) and writes a
 // zeroplan.hardware_profile/v1 file for `plan` / `simulate --hardware-profile`. Thin: parse, call
 // executor/calibrate, write. Progress lines go to stderr.
 //
 //   zeroplan calibrate [--nproc 2,4] [--out profile.json] [--model M --seq-len S --micro-batch B]
-//                      [--sizes 4KiB,1MiB,64MiB] [--fit-sizes ...] [--ops all_reduce,...] [--probes ...]
+//                      [--sizes 4KiB,16KiB,...,64MiB] [--fit-sizes ...] [--ops all_reduce,...] [--probes ...]
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -26,8 +27,8 @@ struct CalibrateFlags {
   executor::calibrate::CalibrateOptions options;
   std::string model = "tiny-llama-25m";
   std::vector<std::string> precisions = {"fp32", "bf16"};
-  std::vector<std::string> probes = {"matmul", "adamw", "memory", "collectives"};
-  std::vector<std::string> sizes = {"4KiB", "64KiB", "1MiB", "16MiB", "64MiB"};
+  std::vector<std::string> probes = {"matmul", "adamw", "memory", "collectives", "train"};
+  std::vector<std::string> sizes = {"4KiB", "16KiB", "64KiB", "256KiB", "1MiB", "4MiB", "16MiB", "64MiB"};
   std::vector<std::string> fit_sizes;
   std::string adam_params = "4M";
   std::string memory_bytes = "256MiB";
@@ -47,17 +48,19 @@ void run(CalibrateFlags& f, CliContext& cli) {
   o.sizes = parse_sizes(f.sizes, "--sizes");
   o.fit_sizes = parse_sizes(f.fit_sizes, "--fit-sizes");
   o.probes = std::set<std::string>(f.probes.begin(), f.probes.end());
+  o.precisions.clear();
+  for (const std::string& p : f.precisions) o.precisions.push_back(parse_precision(p, "--precision"));
+  if (o.probes.count("matmul") || o.probes.count("train")) o.model = load_model_spec(f.model, cli.configs_dir);
+  o.model_arg = f.model;
+  o.configs_dir = cli.configs_dir;
   if (!f.rank_output.empty()) {
     const auto env = executor::dist::rank_env_from_environment();
     if (!env) throw InputError("--rank-output is for the ranks calibrate launches (no RANK/WORLD_SIZE set)");
     cli.exit_code = executor::calibrate::run_collective_rank(*env, o, f.rank_output);
     return;
   }
-  o.precisions.clear();
-  for (const std::string& p : f.precisions) o.precisions.push_back(parse_precision(p, "--precision"));
   o.adam_params = static_cast<std::int64_t>(parse_elements(f.adam_params, "--adam-params"));
   o.memory_bytes = parse_bytes(f.memory_bytes, "--memory-bytes");
-  if (o.probes.count("matmul")) o.model = load_model_spec(f.model, cli.configs_dir);
   executor::calibrate::check_calibrate_options(o);
   {  // fail before the measurements, not after, when the profile cannot be written
     std::ofstream probe(f.out, std::ios::app);
@@ -84,13 +87,15 @@ void register_calibrate_command(CLI::App& app, CliContext& context) {
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--out", f->out, "Profile file to write (zeroplan.hardware_profile/v1)")->capture_default_str();
-  cmd->add_option("--model", f->model, "Model preset or config.json whose matmul shapes are timed")->capture_default_str();
+  cmd->add_option("--model", f->model, "Model preset or config.json whose matmul shapes and training step are timed")->capture_default_str();
   cmd->add_option("--seq-len,--seq", o.seq_len, "Sequence length of the matmul shapes")->capture_default_str();
   cmd->add_option("--micro-batch", o.micro_batch, "Sequences per micro-step of the matmul shapes")->capture_default_str();
-  cmd->add_option("--precision", f->precisions, "Matmul precisions: fp32, bf16, fp16")->delimiter(',')->capture_default_str();
+  cmd->add_option("--precision", f->precisions, "Matmul and training-step precisions: fp32, bf16, fp16")->delimiter(',')->capture_default_str();
   cmd->add_option("--threads", o.threads, "Intra-op threads of the local probes (0 = LibTorch's default)")
       ->capture_default_str();
-  cmd->add_option("--probes", f->probes, "Which probes: matmul, adamw, memory, collectives")->delimiter(',')
+  cmd->add_option("--probes", f->probes,
+                  "Which probes: matmul, adamw, memory, collectives, train (one forward+loss+backward of the model, "
+                  "in 1 and in each --nproc ranks at once)")->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--ops", o.ops, "Collectives: all_reduce, reduce_scatter, all_gather, broadcast")->delimiter(',')
       ->capture_default_str();
@@ -101,6 +106,8 @@ void register_calibrate_command(CLI::App& app, CliContext& context) {
   cmd->add_option("--memory-bytes", f->memory_bytes, "Buffer of the host copy probe")->capture_default_str();
   cmd->add_option("--collective-timeout", o.collective_timeout_s, "Seconds before a collective counts as hung")
       ->capture_default_str();
+  cmd->add_flag("--activation-checkpointing", o.activation_checkpointing,
+                "Train probe: recompute each decoder layer in backward (as `run --activation-checkpointing`)");
   cmd->add_flag("--json", f->json, "Also print the profile on stdout");
   cmd->add_option("--rank-output", f->rank_output, "(internal) rank side of the collective probe")->group("");
   cmd->callback([f, &context] { run(*f, context); });
