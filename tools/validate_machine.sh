@@ -27,7 +27,7 @@ mkdir -p "$OUT"
 # Fit on the powers of 4 (calibrate's default grid, extended to 256 MiB); hold out the powers of 2 between them.
 FIT=4KiB,16KiB,64KiB,256KiB,1MiB,4MiB,16MiB,64MiB,256MiB
 SWEEP=4KiB,8KiB,16KiB,32KiB,64KiB,128KiB,256KiB,512KiB,1MiB,2MiB,4MiB,8MiB,16MiB,32MiB,64MiB,128MiB,256MiB
-STEPS=6
+STEPS=8
 if [ "${QUICK:-0}" = 1 ]; then FIT=4KiB,64KiB,1MiB,16MiB,64MiB; SWEEP=4KiB,16KiB,64KiB,256KiB,1MiB,4MiB,16MiB,64MiB; STEPS=4; fi
 SEQ=128
 
@@ -114,8 +114,9 @@ if [ ! -f "$OUT/fit.json" ]; then  # SECTIONS=5: the Gloo fits and AdamW rate se
 fi
 # The training micro-step (forward + fused loss + backward of the run's own model) on 1 rank and on 2 ranks
 # at once, as the runs below use the host (calibrate --probes train); measured right before the runs.
-echo "\$ $ZP calibrate --probes matmul,train --nproc 2 --model tiny-llama-25m --seq-len $SEQ --micro-batch 1 --precision fp32 --out $OUT/mm.json"
-"$ZP" calibrate --probes matmul,train --nproc 2 --model tiny-llama-25m --seq-len $SEQ --micro-batch 1 --precision fp32 \
+# --reps 10: this host has slow spells of seconds (two probes minutes apart differed by 25%).
+echo "\$ $ZP calibrate --probes matmul,train --nproc 2 --reps 10 --model tiny-llama-25m --seq-len $SEQ --micro-batch 1 --precision fp32 --out $OUT/mm.json"
+"$ZP" calibrate --probes matmul,train --nproc 2 --reps 10 --model tiny-llama-25m --seq-len $SEQ --micro-batch 1 --precision fp32 \
   --out "$OUT/mm.json" 2> "$OUT/mm.log"
 grep "calibrate: train" "$OUT/mm.log" || true
 $PY - "$OUT/fit.json" "$OUT/mm.json" "$OUT/profile.json" <<'PYEOF'

@@ -91,7 +91,7 @@ void register_calibrate_command(CLI::App& app, CliContext& context) {
   cmd->add_option("--seq-len,--seq", o.seq_len, "Sequence length of the matmul shapes")->capture_default_str();
   cmd->add_option("--micro-batch", o.micro_batch, "Sequences per micro-step of the matmul shapes")->capture_default_str();
   cmd->add_option("--precision", f->precisions, "Matmul and training-step precisions: fp32, bf16, fp16")->delimiter(',')->capture_default_str();
-  cmd->add_option("--threads", o.threads, "Intra-op threads of the local probes (0 = LibTorch's default)")
+  cmd->add_option("--threads", o.threads, "Intra-op threads of the probes (0 = as zeroplan run: LibTorch's default shared by the ranks)")
       ->capture_default_str();
   cmd->add_option("--probes", f->probes,
                   "Which probes: matmul, adamw, memory, collectives, train (one forward+loss+backward of the model, "

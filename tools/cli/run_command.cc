@@ -79,7 +79,9 @@ void register_run_command(CLI::App& app, CliContext& context) {
   cmd->add_flag("--skip-bad-lines", o.skip_bad_lines, "Skip and count malformed JSONL lines instead of failing");
   cmd->add_flag("--activation-checkpointing", o.activation_checkpointing, "Recompute each decoder layer in backward");
   cmd->add_flag("--no-shuffle", o.no_shuffle, "Keep the data in file order");
-  cmd->add_option("--threads", o.threads, "Intra-op threads (0 = LibTorch's default)")->capture_default_str();
+  cmd->add_option("--threads", o.threads,
+                  "Intra-op threads per rank (0 = LibTorch's default shared by the ranks on this host, at least 1)")
+      ->capture_default_str();
   cmd->add_option("--plan", o.plan,
                   "plan.json from zeroplan plan: micro-batch, grad-accum, checkpointing, precision and "
                   "--max-seq-len come from its candidate");
