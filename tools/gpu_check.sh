@@ -92,7 +92,7 @@ run timeout 300 cmake --build "$BUILD_DIR" -j "$(nproc)" --target zeroplan >>"$O
 # 3. the matrix, world size 1
 MODE=cpu
 RUNTIME=auto
-if [ "$DRY_RUN" = 1 ] || "$BUILD_DIR/zeroplan" run --help 2>/dev/null | grep -q -- '--device'; then
+if [ "$DRY_RUN" = 1 ] || "$BUILD_DIR/zeroplan" run --help 2>/dev/null | grep -- '--device' >/dev/null; then  # not -q: see validate_machine.sh
   MODE=cuda
   RUNTIME=zeroplan  # a GPU plan sizes DeepSpeed by default; this one sizes zeroplan's executor
 else

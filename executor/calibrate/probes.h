@@ -90,6 +90,7 @@ struct CollectivePoint {
   double time_s = 0;  // fastest repetition (each repetition: its slowest rank)
   std::vector<double> rep_times_s;
 };
+// Below 1 MiB the repetitions of all sizes are interleaved (a slow spell of the host hits every size alike).
 // Repetitions: budget.reps, times 8 below 1 MiB (small collectives are noisy and cheap).
 std::vector<CollectivePoint> probe_collectives(dist::Communicator& comm, const std::vector<std::string>& ops,
                                                const std::vector<std::uint64_t>& sizes, const ProbeBudget& budget,
