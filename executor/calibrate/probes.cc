@@ -10,6 +10,7 @@
 
 #include "executor/dist/communicator.h"
 #include "executor/train/adamw.h"
+#include "executor/train/precision_dtype.h"
 #include "planner/error.h"
 #include "planner/units.h"
 
@@ -46,15 +47,6 @@ double time_best(const ProbeBudget& budget, F&& body) {
   return fastest(times);
 }
 
-at::ScalarType scalar_type(Precision p) {
-  switch (p) {
-    case Precision::kFp32: return at::kFloat;
-    case Precision::kBf16: return at::kBFloat16;
-    case Precision::kFp16: return at::kHalf;
-  }
-  return at::kFloat;
-}
-
 }  // namespace
 
 std::vector<MatmulShape> model_matmul_shapes(const ModelSpec& m, std::int64_t seq_len, std::int64_t micro_batch) {
@@ -87,7 +79,7 @@ MatmulProbeResult probe_matmul(const std::vector<MatmulShape>& shapes, Precision
   MatmulProbeResult r;
   r.precision = precision;
   r.threads = at::get_num_threads();
-  const auto opts = at::TensorOptions().dtype(scalar_type(precision));
+  const auto opts = at::TensorOptions().dtype(compute_dtype(precision));
   for (const MatmulShape& s : shapes) {
     at::Tensor x = at::randn({s.batch, s.m, s.k}, opts);
     at::Tensor w = at::randn({s.batch, s.n, s.k}, opts);

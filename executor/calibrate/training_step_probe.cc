@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
-#include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
@@ -16,6 +15,7 @@
 #include "executor/train/adamw.h"
 #include "executor/train/fused_lm_loss.h"
 #include "executor/train/grad_accumulation.h"
+#include "executor/train/precision_dtype.h"
 #include "planner/error.h"
 
 namespace zeroplan::executor::calibrate {
@@ -23,15 +23,6 @@ namespace zeroplan::executor::calibrate {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-torch::Dtype model_dtype(Precision p) {
-  switch (p) {
-    case Precision::kFp32: return torch::kFloat32;
-    case Precision::kBf16: return torch::kBFloat16;
-    case Precision::kFp16: return torch::kFloat16;
-  }
-  return torch::kFloat32;
-}
 
 // The slowest rank's value per element (no-op without a communicator).
 void max_over_ranks(std::vector<double>& v, dist::Communicator* comm) {
@@ -52,7 +43,7 @@ TrainingStepProbeResult probe_training_step(const ModelSpec& spec, std::int64_t 
                                  seq_len, micro_batch));
   }
   ModelOptions options;
-  options.dtype = model_dtype(precision);
+  options.dtype = compute_dtype(precision);
   options.activation_checkpointing = activation_checkpointing;
   LlamaForCausalLM model(spec, options);
   init_random(model, 0);  // as `zeroplan run --init random --seed 0`

@@ -25,6 +25,7 @@
 #include "executor/train/trainer.h"
 #include "executor/weights/safetensors.h"
 #include "executor/zero/make_engine.h"
+#include "executor/train/precision_dtype.h"
 #include "planner/error.h"
 #include "profiler/memory_scope.h"
 #include "profiler/profiler.h"
@@ -39,15 +40,6 @@ std::string read_text_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-at::ScalarType dtype_of(Precision p) {
-  switch (p) {
-    case Precision::kFp32: return at::kFloat;
-    case Precision::kBf16: return at::kBFloat16;
-    case Precision::kFp16: return at::kHalf;
-  }
-  return at::kFloat;
 }
 
 EngineOptions engine_options_of(const RunOptions& o, Precision precision) {
@@ -124,7 +116,7 @@ int train(const RunOptions& options, dist::DistContext* ctx) {
   // buffer, RoPE tables) are buffers; the engine charges its buffers to params/gradients/optimizer.
   std::optional<profiler::MemoryScope> setup_scope(std::in_place, profiler::Category::kBuffers);
   ModelOptions model_options;
-  model_options.dtype = dtype_of(in.precision);
+  model_options.dtype = compute_dtype(in.precision);
   model_options.activation_checkpointing = o.activation_checkpointing;
   LlamaForCausalLM model(in.spec, model_options);
   if (o.init == "random") {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "executor/train/grad_accumulation.h"
+#include "executor/train/precision_dtype.h"
 #include "planner/error.h"
 #include "profiler/memory_scope.h"
 
@@ -25,15 +26,6 @@ const char* precision_name(Precision p) {
 }
 
 namespace {
-
-at::ScalarType compute_dtype(Precision p) {
-  switch (p) {
-    case Precision::kFp32: return at::kFloat;
-    case Precision::kBf16: return at::kBFloat16;
-    case Precision::kFp16: return at::kHalf;
-  }
-  return at::kFloat;
-}
 
 LossScalerOptions scaler_options(const EngineOptions& o) {
   if (o.precision == Precision::kFp16) return o.loss_scaler;
