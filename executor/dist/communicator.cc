@@ -38,4 +38,21 @@ void check_world_multiple(const at::Tensor& big, const at::Tensor& small, int wo
   }
 }
 
+void check_broadcast(const at::Tensor& tensor, int root, int world_size) {
+  check_collective_tensor(tensor, "broadcast", "input");
+  if (root < 0 || root >= world_size) {
+    throw std::invalid_argument(fmt::format("broadcast: root {} outside [0, {})", root, world_size));
+  }
+}
+
+void check_all_to_all(const at::Tensor& output, const at::Tensor& input, int world_size) {
+  check_collective_tensor(input, "all_to_all", "input");
+  check_collective_tensor(output, "all_to_all", "output");
+  check_same_dtype(input, output, "all_to_all");
+  if (input.numel() != output.numel() || input.numel() % world_size != 0) {
+    throw std::invalid_argument(fmt::format("all_to_all: input {} and output {} elements must be equal multiples of {}",
+                                            input.numel(), output.numel(), world_size));
+  }
+}
+
 }  // namespace zeroplan::executor::dist

@@ -87,5 +87,9 @@ void check_collective_tensor(const at::Tensor& tensor, const char* collective, c
 void check_same_dtype(const at::Tensor& a, const at::Tensor& b, const char* collective);
 void check_world_multiple(const at::Tensor& big, const at::Tensor& small, int world_size,
                           const char* collective);
+// broadcast: a collective tensor and a root in [0, world_size).
+void check_broadcast(const at::Tensor& tensor, int root, int world_size);
+// all_to_all: collective tensors of one dtype, equal sizes, a multiple of world_size.
+void check_all_to_all(const at::Tensor& output, const at::Tensor& input, int world_size);
 
 }  // namespace zeroplan::executor::dist

@@ -126,23 +126,14 @@ class FakeCommunicator final : public Communicator {
   }
 
   std::unique_ptr<CommWork> broadcast_async(at::Tensor& tensor, int root) override {
-    check_collective_tensor(tensor, "broadcast", "input");
-    if (root < 0 || root >= world_size()) {
-      throw std::invalid_argument(fmt::format("broadcast: root {} outside [0, {})", root, world_size()));
-    }
+    check_broadcast(tensor, root, world_size());
     run("broadcast", fmt::format("broadcast({}, root {})", describe(tensor), root), tensor, tensor,
         [root](const std::vector<Arrival>& all) { return flat(all[root].input).clone(); });
     return std::make_unique<CompletedWork>();
   }
 
   std::unique_ptr<CommWork> all_to_all_async(at::Tensor& output, const at::Tensor& input) override {
-    check_collective_tensor(input, "all_to_all", "input");
-    check_collective_tensor(output, "all_to_all", "output");
-    check_same_dtype(input, output, "all_to_all");
-    if (input.numel() != output.numel() || input.numel() % world_size() != 0) {
-      throw std::invalid_argument(fmt::format("all_to_all: input {} and output {} elements must be equal multiples of {}",
-                                              input.numel(), output.numel(), world_size()));
-    }
+    check_all_to_all(output, input, world_size());
     const int64_t n = input.numel() / world_size();
     const int r = rank_;
     run("all_to_all", fmt::format("all_to_all({})", describe(input)), input, output,

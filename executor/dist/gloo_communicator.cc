@@ -159,10 +159,7 @@ class GlooCommunicator final : public Communicator {
   }
 
   std::unique_ptr<CommWork> broadcast_async(at::Tensor& tensor, int root) override {
-    check_collective_tensor(tensor, "broadcast", "input");
-    if (root < 0 || root >= world_size_) {
-      throw std::invalid_argument(fmt::format("broadcast: root {} outside [0, {})", root, world_size_));
-    }
+    check_broadcast(tensor, root, world_size_);
     at::Tensor t = tensor;
     return submit("broadcast", [this, t, root]() mutable {
       std::vector<at::Tensor> tensors{t};
@@ -174,13 +171,7 @@ class GlooCommunicator final : public Communicator {
   }
 
   std::unique_ptr<CommWork> all_to_all_async(at::Tensor& output, const at::Tensor& input) override {
-    check_collective_tensor(input, "all_to_all", "input");
-    check_collective_tensor(output, "all_to_all", "output");
-    check_same_dtype(input, output, "all_to_all");
-    if (input.numel() != output.numel() || input.numel() % world_size_ != 0) {
-      throw std::invalid_argument(fmt::format("all_to_all: input {} and output {} elements must be equal multiples of {}",
-                                              input.numel(), output.numel(), world_size_));
-    }
+    check_all_to_all(output, input, world_size_);
     at::Tensor out = output.view({-1});
     at::Tensor in = input.view({-1});
     return submit("all_to_all", [this, out, in]() mutable {
