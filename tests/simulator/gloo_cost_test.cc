@@ -11,6 +11,7 @@
 #include "simulator/hardware_profile.h"
 #include "simulator/step_simulator.h"
 #include "simulator/topology_presets.h"
+#include "tests/simulator/tiny_model.h"
 
 namespace zeroplan::sim {
 namespace {
@@ -225,16 +226,7 @@ TEST(GlooCost, CollectiveModelUsesFitsOnCpuRanksOnly) {
 }
 
 TEST(GlooCost, CpuRanksShareTheHostsMatmulAndAdamRates) {
-  ModelSpec m;
-  m.name = "tiny";
-  m.hidden_size = 256;
-  m.intermediate_size = 688;
-  m.num_hidden_layers = 4;
-  m.num_attention_heads = 4;
-  m.num_key_value_heads = 4;
-  m.head_dim = 64;
-  m.vocab_size = 1000;
-  m.max_position_embeddings = 512;
+  const ModelSpec m = test_models::tiny_model();
   PlanContext ctx;
   ctx.model = m;
   ctx.cluster = preset_cluster("cpu", 1);

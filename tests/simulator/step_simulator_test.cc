@@ -10,24 +10,12 @@
 #include "simulator/simulation_json.h"
 #include "simulator/step_simulator.h"
 #include "simulator/topology_presets.h"
+#include "tests/simulator/tiny_model.h"
 
 namespace zeroplan::sim {
 namespace {
 
-// A small Llama by hand (no config files needed): h 256, 4 layers, vocab 1000.
-ModelSpec tiny_model() {
-  ModelSpec m;
-  m.name = "tiny";
-  m.hidden_size = 256;
-  m.intermediate_size = 688;
-  m.num_hidden_layers = 4;
-  m.num_attention_heads = 4;
-  m.num_key_value_heads = 4;
-  m.head_dim = 64;
-  m.vocab_size = 1000;
-  m.max_position_embeddings = 512;
-  return m;
-}
+using test_models::tiny_model;
 
 // Llama-2-7B's shape (Hugging Face config).
 ModelSpec llama7b() {

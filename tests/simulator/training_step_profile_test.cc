@@ -10,6 +10,7 @@
 #include "simulator/hardware_profile.h"
 #include "simulator/step_simulator.h"
 #include "simulator/topology_presets.h"
+#include "tests/simulator/tiny_model.h"
 
 namespace zeroplan::sim {
 namespace {
@@ -101,19 +102,7 @@ TEST(TrainingStepProfile, SelectsPrecisionModelThenNearestRanks) {
   EXPECT_EQ(select_training_step(e, Precision::kFp32, "other", 1, 128, false), nullptr);
 }
 
-ModelSpec tiny_model() {
-  ModelSpec m;
-  m.name = "tiny";
-  m.hidden_size = 256;
-  m.intermediate_size = 688;
-  m.num_hidden_layers = 4;
-  m.num_attention_heads = 4;
-  m.num_key_value_heads = 4;
-  m.head_dim = 64;
-  m.vocab_size = 1000;
-  m.max_position_embeddings = 512;
-  return m;
-}
+using test_models::tiny_model;
 
 PlanContext cpu_context(std::int64_t seq = 128) {
   PlanContext ctx;
