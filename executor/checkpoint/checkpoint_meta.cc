@@ -10,6 +10,16 @@ nlohmann::json trainer_meta_json(const TrainerState& state) {
           {"lr_last_batch_iteration", state.lr_last_batch_iteration}};
 }
 
+TrainerState trainer_meta_from_json(const nlohmann::json& t) {
+  TrainerState s;
+  s.step = t.at("step").get<std::int64_t>();
+  s.skipped_steps = t.at("skipped_steps").get<std::int64_t>();
+  s.position.epoch = t.at("epoch").get<std::int64_t>();
+  s.position.index = t.at("index").get<std::int64_t>();
+  s.lr_last_batch_iteration = t.at("lr_last_batch_iteration").get<std::int64_t>();
+  return s;
+}
+
 nlohmann::json engine_scalar_json(const EngineScalarState& es) {
   return {{"adam_step", es.adam_step},
           {"loss_scale", es.scaler.cur_scale},

@@ -216,23 +216,18 @@ TrainerState load_sharded_checkpoint(const std::string& path, OptimizerEngine& e
       throw InputError(fmt::format("{}: the shards cover {} of this rank's {} elements (incomplete checkpoint)", manifest,
                                    copied, needed));
 
-    TrainerState s;
+    TrainerState s = trainer_meta_from_json(meta.at("trainer"));
     s.rng_state.resize(reader.file_bytes("rng_state.bin"));
     reader.read_file("rng_state.bin", s.rng_state.data(), s.rng_state.size());
     engine.set_scalar_state(engine_scalar_from_json(e));
     engine.refresh_parameters();
 
-    const nlohmann::json& t = meta.at("trainer");
-    s.step = t.at("step").get<std::int64_t>();
-    s.skipped_steps = t.at("skipped_steps").get<std::int64_t>();
-    s.position.epoch = t.at("epoch").get<std::int64_t>();
     // The index counts this rank's samples; the ranks consumed index x world of the epoch's order.
-    const std::int64_t consumed = t.at("index").get<std::int64_t>() * old_world;
+    const std::int64_t consumed = s.position.index * old_world;
     if (consumed % engine.world() != 0)
       throw InputError(fmt::format("{}: the data position ({} samples of epoch {}) does not split over {} ranks",
                                    manifest, consumed, s.position.epoch, engine.world()));
     s.position.index = consumed / engine.world();
-    s.lr_last_batch_iteration = t.at("lr_last_batch_iteration").get<std::int64_t>();
     return s;
   } catch (const nlohmann::json::exception& ex) {
     throw InputError(manifest + ": corrupt checkpoint metadata (" + std::string(ex.what()) + ")");

@@ -58,19 +58,12 @@ TrainerState load_train_checkpoint(const std::string& path, OptimizerEngine& eng
 
     for (const StateBuffer& b : engine.state_buffers())
       reader.read_file(buffer_file(b, engine.rank()), b.data, static_cast<std::size_t>(b.numel) * sizeof(float));
-    TrainerState s;
+    TrainerState s = trainer_meta_from_json(meta.at("trainer"));
     s.rng_state.resize(reader.file_bytes("rng_state.bin"));
     reader.read_file("rng_state.bin", s.rng_state.data(), s.rng_state.size());
 
     engine.set_scalar_state(engine_scalar_from_json(e));
     engine.refresh_parameters();
-
-    const nlohmann::json& t = meta.at("trainer");
-    s.step = t.at("step").get<std::int64_t>();
-    s.skipped_steps = t.at("skipped_steps").get<std::int64_t>();
-    s.position.epoch = t.at("epoch").get<std::int64_t>();
-    s.position.index = t.at("index").get<std::int64_t>();
-    s.lr_last_batch_iteration = t.at("lr_last_batch_iteration").get<std::int64_t>();
     return s;
   } catch (const nlohmann::json::exception& ex) {
     throw InputError(manifest + ": corrupt checkpoint metadata (" + std::string(ex.what()) + ")");

@@ -3,7 +3,6 @@
 // and for c10d's native versions, and that a dead peer ends in CommError, not a hang.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
-#include <torch/csrc/distributed/c10d/HashStore.hpp>
 
 #include <chrono>
 #include <exception>
@@ -11,31 +10,12 @@
 #include <thread>
 
 #include "executor/dist/gloo_communicator.h"
+#include "tests/executor/gloo_thread_ranks.h"
 
 namespace zeroplan::executor::dist {
 namespace {
 
 using namespace std::chrono_literals;
-
-void run_gloo_ranks(int world, const GlooCommunicatorOptions& options, const std::function<void(Communicator&)>& fn) {
-  auto store = c10::make_intrusive<c10d::HashStore>();
-  std::mutex mutex;
-  std::exception_ptr first;
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        auto comm = make_gloo_communicator(store, r, world, options);
-        fn(*comm);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (!first) first = std::current_exception();
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  if (first) std::rethrow_exception(first);
-}
 
 at::Tensor rank_data(int rank, int64_t n, at::ScalarType dtype = at::kFloat) {
   return (at::arange(n, at::kFloat) + 100.0 * rank).to(dtype);

@@ -30,11 +30,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{3, 4, false, false}, Case{1, 2, true, false}, Case{2, 2, true, false},
                       Case{3, 2, true, false}, Case{1, 4, true, false}, Case{2, 4, true, false},
                       Case{3, 4, true, false}, Case{3, 4, true, true}, Case{3, 2, false, true}),
-    [](const auto& info) {
-      const Case& k = info.param;
-      return "stage" + std::to_string(k.stage) + "_world" + std::to_string(k.world) +
-             (k.offload_optimizer ? "_offopt" : "") + (k.offload_param ? "_offparam" : "");
-    });
+    stage_case_name);
 
 TEST(ZeroStagesExtra, GradAccumulationOneVsFourAgree) {
   for (int stage : {0, 2, 3}) {

@@ -28,11 +28,7 @@ INSTANTIATE_TEST_SUITE_P(
     Equivalence, ZeroStages,
     ::testing::Values(Case{0, 2, false, false}, Case{1, 2, false, false}, Case{2, 2, false, false},
                       Case{3, 2, false, false}, Case{3, 2, true, true}),
-    [](const auto& info) {
-      const Case& k = info.param;
-      return "stage" + std::to_string(k.stage) + "_world" + std::to_string(k.world) +
-             (k.offload_optimizer ? "_offopt" : "") + (k.offload_param ? "_offparam" : "");
-    });
+    stage_case_name);
 
 TEST(ZeroStagesExtra, GlooLoopbackMatchesSingleProcess) {
   // Real asynchronous collectives (c10d Gloo, 2 ranks on loopback): overlapped bucket reductions,

@@ -10,12 +10,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <map>
 #include <mutex>
-
-#include <torch/csrc/distributed/c10d/HashStore.hpp>
-
-#include <exception>
 #include <thread>
 
 #include "executor/dist/fake_communicator.h"
@@ -26,6 +23,7 @@
 #include "executor/zero/make_engine.h"
 #include "executor/zero/sharded_engine.h"
 #include "planner/error.h"
+#include "tests/executor/gloo_thread_ranks.h"
 #include "tests/executor/test_util.h"
 
 namespace zeroplan::executor::zero::testdriver {
@@ -160,33 +158,12 @@ struct RankResult {
   int64_t temporary_buffers = 0;
 };
 
-// One thread per rank, each with its own Gloo communicator over an in-process store.
-inline void run_gloo_ranks(int world, const std::function<void(dist::Communicator&)>& fn) {
-  auto store = c10::make_intrusive<c10d::HashStore>();
-  std::mutex mutex;
-  std::exception_ptr first;
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        auto comm = dist::make_gloo_communicator(store, r, world, dist::GlooCommunicatorOptions{});
-        fn(*comm);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (!first) first = std::current_exception();
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  if (first) std::rethrow_exception(first);
-}
-
 inline std::vector<RankResult> run_ranks(const RunConfig& c) {
   at::set_num_threads(1);
   std::vector<RankResult> results(static_cast<size_t>(c.world));
   auto runner = [&](const std::function<void(dist::Communicator&)>& fn) {
     if (c.gloo) {
-      run_gloo_ranks(c.world, fn);
+      dist::run_gloo_ranks(c.world, dist::GlooCommunicatorOptions{}, fn);
     } else {
       dist::run_fake_ranks(c.world, 60s, fn);
     }
@@ -226,6 +203,13 @@ struct StageCase {
 
 // fp32, gas 2: every rank reports the same global loss, and it equals the single-process trajectory
 // within 1e-5 relative; the reference really trains.
+// The test name of a case: stage<S>_world<W>[_offopt][_offparam].
+inline std::string stage_case_name(const ::testing::TestParamInfo<StageCase>& info) {
+  const StageCase& k = info.param;
+  return "stage" + std::to_string(k.stage) + "_world" + std::to_string(k.world) +
+         (k.offload_optimizer ? "_offopt" : "") + (k.offload_param ? "_offparam" : "");
+}
+
 inline void expect_matches_single_process(const StageCase& k) {
   RunConfig c;
   c.world = k.world;
