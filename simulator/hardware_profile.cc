@@ -95,6 +95,10 @@ HardwareProfile parse_hardware_profile(const nlohmann::json& json, const std::st
   }
   if (f.has("cpu_cores")) p.cpu_cores = static_cast<int>(f.positive_integer("cpu_cores"));
   p.calibrated_for = f.optional_string("calibrated_for", "");
+  p.timing_statistic = f.optional_string("timing_statistic", "");
+  if (!p.timing_statistic.empty() && p.timing_statistic != "fastest" && p.timing_statistic != "median") {
+    f.fail("timing_statistic", fmt::format("is \"{}\"; expected fastest or median", p.timing_statistic));
+  }
   if (f.has("collective_fits")) {
     const nlohmann::json& list = f.raw("collective_fits");
     if (!list.is_array()) f.fail("collective_fits", "must be a list");
@@ -162,6 +166,7 @@ nlohmann::ordered_json hardware_profile_to_json(const HardwareProfile& p) {
   if (!p.machine.empty()) j["machine"] = p.machine;
   if (!p.backend.empty()) j["backend"] = p.backend;
   if (!p.calibrated_for.empty()) j["calibrated_for"] = p.calibrated_for;
+  if (!p.timing_statistic.empty()) j["timing_statistic"] = p.timing_statistic;
   if (p.cpu_cores) j["cpu_cores"] = *p.cpu_cores;
   if (p.matmul_bf16_tflops || p.matmul_fp16_tflops || p.matmul_fp32_tflops) {
     nlohmann::ordered_json m = nlohmann::ordered_json::object();

@@ -16,6 +16,7 @@
 //                     "points": [{"bytes": 4096, "time_s": 2.1e-5}, ...]}],   time vs size, sorted or not
 //    "cpu_cores": 2,                                        logical CPUs of the host (CPU-rank contention)
 //    "calibrated_for": "tiny-llama-25m, 128 tokens, 2 threads",   free text: what the matmul probe ran
+//    "timing_statistic": "fastest" | "median",              which repetition every time is (absent: fastest)
 //    "collective_fits": [{"op": "all_gather", "ranks": 2, "alpha_s": 6e-5, "beta_s_per_byte": 1.1e-9,
 //                         "fitted_bytes": [4096, 1048576, 67108864],
 //                         "segments": [{"from_piece_bytes": 2048, "alpha_s": 1e-4, "beta_s_per_byte": 2e-10},
@@ -61,6 +62,7 @@ struct HardwareProfile {
   std::vector<CollectiveMeasurement> collectives;
   std::optional<int> cpu_cores;
   std::string calibrated_for;
+  std::string timing_statistic;  // "fastest", "median" or empty (not recorded: fastest)
   std::vector<GlooCollectiveFit> collective_fits;
   std::vector<TrainingStepMeasurement> training_steps;  // "training_step"
 

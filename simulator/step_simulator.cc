@@ -333,6 +333,14 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
     if (reduce_now) flush(eng.compute_free);
   };
 
+  // The trainer's step scalars (executor/train/trainer.cc), one 8-byte double each, synchronous: the step's
+  // label and token counts are summed over the ranks before the first forward (the loss normaliser), and
+  // the loss sum after the last backward (below).
+  {
+    const double labels_done = eng.collective(0.0, CollectiveOp::kAllReduce, 8, "trainer scalars");
+    const double tokens_done = eng.collective(labels_done, CollectiveOp::kAllReduce, 8, "trainer scalars");
+    eng.compute_free = std::max(eng.compute_free, tokens_done);
+  }
   const std::int64_t gas = cand.grad_accum;
   // Without a trace, the micro-steps between the second and the boundary repeat the second's pattern:
   // simulate it once and advance every clock and counter by the remaining copies.
@@ -375,6 +383,7 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
 
   // ---- the optimizer step: wait for every reduction, then small all-reduces, offload, Adam, all-gather.
   double t = std::max({eng.compute_free, eng.comm_free, eng.host_free});
+  t = eng.collective(t, CollectiveOp::kAllReduce, 8, "trainer scalars");  // the loss sum
   if (stage == 1) {
     // Stage 1 (executor: in step()): one reduce-scatter per bucket of accumulated gradients, backward order.
     double bucket = 0;
@@ -387,8 +396,10 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
     }
     t = eng.collective(t, CollectiveOp::kReduceScatter, bucket * elem, "gradient reduce-scatter (step)");
   }
-  if (tr.precision == Precision::kFp16) t = eng.collective(t, CollectiveOp::kAllReduce, 1, "fp16 overflow check");
-  if (tr.gradient_clipping > 0 && stage >= 1) t = eng.collective(t, CollectiveOp::kAllReduce, 4, "gradient norm");
+  // The global gradient norm (executor/zero/sharded_engine.cc): stages >= 1 sum the partitions' squared
+  // norms, every step (it is reported, clips, and is the fp16 overflow check: no separate all-reduce);
+  // stage 0 holds the whole reduced gradient and sends nothing.
+  if (stage >= 1) t = eng.collective(t, CollectiveOp::kAllReduce, 8, "gradient norm");
   const double partition = stage >= 1 ? mod.total_params / n : mod.total_params;
   const int local_ranks = std::min<int>(cand.dp, context.cluster.gpus_per_node);
   double offload_s = 0;

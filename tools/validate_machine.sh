@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Sections 4-5 of tools/validate_simulator.sh (run by it; also alone): the simulator against this machine.
-#   4. Gloo collectives. `zeroplan calibrate --fit-sizes FIT` measures all_reduce / reduce_scatter /
-#      all_gather on 2 and 4 ranks at every size of SWEEP and fits alpha-beta per (op, ranks) and size regime on
-#      the FIT sizes only (simulator/gloo_cost.h: powers of 4; the powers of 2 between are held out); each point is compared with `zeroplan simulate collective --cluster
-#      local-cpu --gpus-per-node W --hardware-profile sweep.json`. Errors are reported for the held-out sizes
-#      (not in FIT) and for all; then with a profile holding only the 2-rank fits (the 4-rank rows are then
-#      predicted by the contention rule, never fitted). Fit and held-out points come from the same run, so
-#      the load of a shared machine drifts less between them. (fit.json, a plain calibrate, feeds section 5.)
-#   5. Step time. `zeroplan run` (tiny-llama-25m, random init, packed rows) per configuration; the median
-#      step_time_s after the first step vs `zeroplan simulate` of the same configuration with the profile
-#      (matmul probed at that configuration's shapes, the training micro-step measured on 1 and on 2 ranks at
-#      once -- `calibrate --probes train`, the simulator's compute rate --, AdamW rate, Gloo fits).
-# Usage: tools/validate_machine.sh   (ZEROPLAN_BUILD_DIR, VALIDATE_OUT=DIR keeps the files, QUICK=1: fewer points,
-#        SECTIONS=5: step time only)
+#   4. Gloo collectives. `zeroplan calibrate --fit-sizes FIT --rounds ROUNDS` measures all_reduce /
+#      reduce_scatter / all_gather on 2 and 4 ranks at every size of SWEEP (ROUNDS sweeps; each point the
+#      median of all its repetitions, --statistic) and fits alpha-beta per (op, ranks) and size regime on the FIT sizes only (simulator/gloo_cost.h:
+#      powers of 4; the powers of 2 between are held out); each point is compared with `zeroplan simulate
+#      collective --cluster local-cpu --gpus-per-node W --hardware-profile sweep.json`. Errors are reported for
+#      the held-out sizes (not in FIT) and for all; then with a profile holding only the 2-rank fits (the
+#      4-rank rows are then predicted by the contention rule, never fitted). Fit and held-out points come from
+#      the same sweeps, so the load of a shared machine drifts less between them. (fit.json, a plain
+#      calibrate, feeds section 5.)
+#   5. Step time, in ROUNDS rounds: each measures the training micro-step (`calibrate --probes train`: the
+#      run's own model on 1 rank and on 2 ranks at once) and runs every configuration once (`zeroplan run`,
+#      tiny-llama-25m, random init, packed rows). The median step of each configuration over all rounds is
+#      compared with `zeroplan simulate` of it with the profile (the median of the rounds' probes, AdamW
+#      rate, Gloo fits); each round's own probe against its own runs is printed beside. STATISTIC=fastest
+#      compares fastest with fastest instead.
+# Usage: tools/validate_machine.sh   (ZEROPLAN_BUILD_DIR, VALIDATE_OUT=DIR keeps the files, QUICK=1: fewer points
+#        and one round, SECTIONS=5: step time only, ROUNDS=N (default 5), STATISTIC=median|fastest,
+#        CONFIGS="gas,ranks,stage ...")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${ZEROPLAN_BUILD_DIR:-build}
@@ -28,16 +33,18 @@ mkdir -p "$OUT"
 FIT=4KiB,16KiB,64KiB,256KiB,1MiB,4MiB,16MiB,64MiB,256MiB
 SWEEP=4KiB,8KiB,16KiB,32KiB,64KiB,128KiB,256KiB,512KiB,1MiB,2MiB,4MiB,8MiB,16MiB,32MiB,64MiB,128MiB,256MiB
 STEPS=12
-if [ "${QUICK:-0}" = 1 ]; then FIT=4KiB,64KiB,1MiB,16MiB,64MiB; SWEEP=4KiB,16KiB,64KiB,256KiB,1MiB,4MiB,16MiB,64MiB; STEPS=4; fi
+ROUNDS=${ROUNDS:-5}  # sweeps (section 4) and probe + runs rounds (section 5), interleaved in time
+STATISTIC=${STATISTIC:-median}  # calibrate --statistic; section 5 compares with the same statistic of the runs' steps
+if [ "${QUICK:-0}" = 1 ]; then FIT=4KiB,64KiB,1MiB,16MiB,64MiB; SWEEP=4KiB,16KiB,64KiB,256KiB,1MiB,4MiB,16MiB,64MiB; STEPS=4; ROUNDS=1; fi
 SEQ=128
 
 if [ "${SECTIONS:-4,5}" != 5 ]; then  # SECTIONS=5: step time only
 echo "== 4. Gloo collectives on this machine: simulated vs measured (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-echo "\$ $ZP calibrate --nproc 2,4 --sizes $FIT --model tiny-llama-25m --seq-len $SEQ --precision fp32 --out $OUT/fit.json"
-"$ZP" calibrate --nproc 2,4 --sizes "$FIT" --model tiny-llama-25m --seq-len $SEQ --precision fp32 --out "$OUT/fit.json" \
+echo "\$ $ZP calibrate --nproc 2,4 --sizes $FIT --rounds $ROUNDS --statistic $STATISTIC --model tiny-llama-25m --seq-len $SEQ --precision fp32 --out $OUT/fit.json"
+"$ZP" calibrate --nproc 2,4 --sizes "$FIT" --rounds "$ROUNDS" --statistic "$STATISTIC" --model tiny-llama-25m --seq-len $SEQ --precision fp32 --out "$OUT/fit.json" \
   2> "$OUT/calibrate.log"
-echo "\$ $ZP calibrate --probes collectives --nproc 2,4 --sizes $SWEEP --fit-sizes $FIT --out $OUT/sweep.json"
-"$ZP" calibrate --probes collectives --nproc 2,4 --sizes "$SWEEP" --fit-sizes "$FIT" --out "$OUT/sweep.json" \
+echo "\$ $ZP calibrate --probes collectives --nproc 2,4 --sizes $SWEEP --fit-sizes $FIT --rounds $ROUNDS --statistic $STATISTIC --out $OUT/sweep.json"
+"$ZP" calibrate --probes collectives --nproc 2,4 --sizes "$SWEEP" --fit-sizes "$FIT" --rounds "$ROUNDS" --statistic "$STATISTIC" --out "$OUT/sweep.json" \
   2> "$OUT/sweep.log"
 echo "(load after the sweep: $(cut -d' ' -f1-3 /proc/loadavg))"
 
@@ -112,58 +119,107 @@ MULTI=0
 # zeroplan then gets would fail the test at random.
 if "$ZP" run --help 2>/dev/null | grep -- "--nproc-per-node" >/dev/null; then MULTI=1; fi
 if [ ! -f "$OUT/fit.json" ]; then  # SECTIONS=5: the Gloo fits and AdamW rate section 4 would have measured
-  "$ZP" calibrate --probes adamw,memory,collectives --nproc 2 --sizes "$FIT" --out "$OUT/fit.json" 2> "$OUT/calibrate.log"
+  "$ZP" calibrate --probes adamw,memory,collectives --nproc 2 --sizes "$FIT" --rounds "$ROUNDS" --statistic "$STATISTIC" --out "$OUT/fit.json" \
+    2> "$OUT/calibrate.log"
 fi
-# The training micro-step (forward + fused loss + backward of the run's own model) on 1 rank and on 2 ranks
-# at once, as the runs below use the host (calibrate --probes train); measured right before the runs.
-# --reps 20, 12 steps per run: this host has slow spells (the 2-rank probe read 184-265 ms within 20 minutes);
-# the fastest of more samples comes closer to the floor both sides estimate.
-echo "\$ $ZP calibrate --probes matmul,train --nproc 2 --reps 20 --model tiny-llama-25m --seq-len $SEQ --micro-batch 1 --precision fp32 --out $OUT/mm.json"
-"$ZP" calibrate --probes matmul,train --nproc 2 --reps 20 --model tiny-llama-25m --seq-len $SEQ --micro-batch 1 --precision fp32 \
-  --out "$OUT/mm.json" 2> "$OUT/mm.log"
-grep "calibrate: train" "$OUT/mm.log" || true
-$PY - "$OUT/fit.json" "$OUT/mm.json" "$OUT/profile.json" <<'PYEOF'
-import json, sys
-p = json.load(open(sys.argv[1])); m = json.load(open(sys.argv[2]))
-p["matmul_tflops"] = m["matmul_tflops"]; p["calibrated_for"] = m["calibrated_for"]
-p["training_step"] = m["training_step"]
-json.dump(p, open(sys.argv[3], "w"), indent=1)
-PYEOF
-printf "%-36s %7s %11s %11s %11s %8s %8s\n" configuration tokens fastest median simulated error "err(med)"
-ERRS=()
+# Rounds: this host's speed drifts by +-10-15% within a minute (the same 1-rank run, repeated, had fastest
+# steps of 154-200 ms in 8 runs over 2 minutes). Each round measures the training micro-step (forward +
+# fused loss + backward of the run's own model, on 1 rank and on 2 ranks at once: calibrate --probes train)
+# and then runs every configuration once, so the probe and the runs sample the same spells. The profile
+# takes the median of the rounds' probes and each configuration the median of all its runs' steps: both
+# sides from ROUNDS x as many samples, spread over the whole validation. (The fastest of each side is not
+# comparable this way: a step is a sum of micro-steps, and the fastest of a sum is slower than the sum of
+# the fastest -- with 3 rounds, fastest vs fastest gave a median error of 10.7%, all rows too fast.)
 CONFIGS=${CONFIGS:-"1,1,0 2,1,0 4,1,0 1,2,0 2,2,0 2,2,1 2,2,2 2,2,3"}
-for cfg in $CONFIGS; do
-  IFS=, read -r GAS NP STAGE <<< "$cfg"
-  [ "$NP" -gt 1 ] && [ "$MULTI" = 0 ] && continue
-  RUN="$OUT/run-gas$GAS-np$NP-s$STAGE"
-  rm -rf "$RUN"
-  RUN_FLAGS=(--model tiny-llama-25m --init random --tokenizer configs/tokenizers/tiny-sp.model --data "$OUT/long.jsonl"
-             --max-seq-len $SEQ --train-on-prompt --micro-batch 1 --grad-accum "$GAS" --steps $STEPS --out "$RUN")
-  if [ "$NP" -gt 1 ]; then RUN_FLAGS+=(--nproc-per-node "$NP" --zero-stage "$STAGE" --overlap-comm false); fi
-  if ! "$ZP" run "${RUN_FLAGS[@]}" >"$RUN.log" 2>&1; then
-    echo "gas $GAS ranks $NP stage $STAGE: run failed: $(tail -1 "$RUN.log")"
-    continue
-  fi
-  read -r tokens fastest median <<< "$($PY -c "
-import json, statistics
-rows = [json.loads(l) for l in open('$RUN/metrics.jsonl')][1:]
-t = [r['step_time_s'] for r in rows]
-print(rows[0]['tokens'], min(t), statistics.median(t))")"
-  simulated=$("$ZP" simulate --model tiny-llama-25m --cluster local-cpu --gpus-per-node "$NP" --seq-len $SEQ \
-      --precision fp32 --zero-stage "$STAGE" --offload-optimizer none --offload-param none --micro-batch 1 \
-      --grad-accum "$GAS" --overlap-comm off --hardware-profile "$OUT/profile.json" --json |
-    $PY -c 'import json,sys; print(json.load(sys.stdin)["step"]["total_s"])')
-  read -r err errmed <<< "$($PY -c "print('%+.1f %+.1f' % (100 * ($simulated / $fastest - 1), 100 * ($simulated / $median - 1)))")"
-  ERRS+=("$err")
-  printf "%-36s %7s %9.3f s %9.3f s %9.3f s %7s%% %7s%%\n" "gas $GAS ranks $NP stage $STAGE seq $SEQ" "$tokens" \
-    "$fastest" "$median" "$simulated" "$err" "$errmed"
+for round in $(seq 1 "$ROUNDS"); do
+  PROBES=train; [ "$round" = 1 ] && PROBES=matmul,train
+  echo "round $round/$ROUNDS: \$ $ZP calibrate --probes $PROBES --nproc 2 --reps 20 --statistic $STATISTIC --model tiny-llama-25m --seq-len $SEQ --micro-batch 1 --precision fp32 --out $OUT/mm-r$round.json"
+  "$ZP" calibrate --probes "$PROBES" --nproc 2 --reps 20 --statistic "$STATISTIC" --model tiny-llama-25m --seq-len $SEQ --micro-batch 1 \
+    --precision fp32 --out "$OUT/mm-r$round.json" 2> "$OUT/mm-r$round.log"
+  grep "calibrate: train" "$OUT/mm-r$round.log" | sed 's/^/  /' || true
+  for cfg in $CONFIGS; do
+    IFS=, read -r GAS NP STAGE <<< "$cfg"
+    [ "$NP" -gt 1 ] && [ "$MULTI" = 0 ] && continue
+    RUN="$OUT/run-gas$GAS-np$NP-s$STAGE-r$round"
+    rm -rf "$RUN"
+    RUN_FLAGS=(--model tiny-llama-25m --init random --tokenizer configs/tokenizers/tiny-sp.model --data "$OUT/long.jsonl"
+               --max-seq-len $SEQ --train-on-prompt --micro-batch 1 --grad-accum "$GAS" --steps $STEPS --out "$RUN")
+    if [ "$NP" -gt 1 ]; then RUN_FLAGS+=(--nproc-per-node "$NP" --zero-stage "$STAGE" --overlap-comm false); fi
+    if ! "$ZP" run "${RUN_FLAGS[@]}" >"$RUN.log" 2>&1; then
+      echo "  gas $GAS ranks $NP stage $STAGE: run failed: $(tail -1 "$RUN.log")"
+    fi
+  done
 done
-if [ ${#ERRS[@]} -gt 0 ]; then
-  $PY -c "
-import statistics
-e = [abs(float(x)) for x in '${ERRS[*]}'.split()]
-print('step time vs the fastest step: median |error| %.1f%%, max %.1f%% over %d configurations' % (statistics.median(e), max(e), len(e)))"
-  echo "(load at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
-fi
+echo "(load after the runs: $(cut -d' ' -f1-3 /proc/loadavg))"
+# The pooled profile (the statistic over the rounds' probes) and one profile per round (that round's probe).
+$PY - "$ZP" "$OUT" "$ROUNDS" "$SEQ" "$CONFIGS" "$STATISTIC" <<'PYEOF'
+import json, os, statistics, subprocess, sys
+zp, out, rounds, seq, configs, stat = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5].split(), sys.argv[6]
+# The statistic both sides use: the fastest (min) or the median, of the probe's repetitions and of the runs' steps.
+pick = min if stat == "fastest" else statistics.median
+base = json.load(open(f"{out}/fit.json"))
+probes = [json.load(open(f"{out}/mm-r{r}.json")) for r in range(1, rounds + 1)]
+def profile(path, entries):
+    p = dict(base)
+    p["matmul_tflops"] = probes[0]["matmul_tflops"]; p["calibrated_for"] = probes[0]["calibrated_for"]
+    p["training_step"] = entries
+    json.dump(p, open(path, "w"), indent=1)
+pooled = {}  # per rank count: the statistic over the rounds' probes (each already that statistic of its reps)
+for pr in probes:
+    for e in pr["training_step"]:
+        pooled.setdefault(e["ranks"], []).append(e)
+for k, es in pooled.items():
+    merged = dict(es[0])
+    for key in ("forward_backward_s", "optimizer_step_s"):
+        merged[key] = pick([e[key] for e in es])
+    pooled[k] = merged
+profile(f"{out}/profile.json", [pooled[k] for k in sorted(pooled)])
+for r, pr in enumerate(probes, 1):
+    profile(f"{out}/profile-r{r}.json", pr["training_step"])
+print("training micro-step, %s of %d rounds: %s" % (stat, rounds, ", ".join(
+    "%d rank(s) %.1f ms + optimizer %.1f ms" % (k, 1e3 * v["forward_backward_s"], 1e3 * v["optimizer_step_s"])
+    for k, v in sorted(pooled.items()))))
+def simulate(profile_path, gas, np_, stage):
+    r = subprocess.run([zp, "simulate", "--model", "tiny-llama-25m", "--cluster", "local-cpu", "--gpus-per-node", np_,
+                        "--seq-len", seq, "--precision", "fp32", "--zero-stage", stage, "--offload-optimizer", "none",
+                        "--offload-param", "none", "--micro-batch", "1", "--grad-accum", gas, "--overlap-comm", "off",
+                        "--hardware-profile", profile_path, "--json"], check=True, capture_output=True, text=True)
+    return json.loads(r.stdout)["step"]["total_s"]
+print("%-34s %6s %7s %10s %10s %10s %8s  %s" % ("configuration", "tokens", "steps", "fastest", "median",
+      "simulated", "error", "per round: that round's probe vs that round's run"))
+errs, round_errs = [], {r: [] for r in range(1, rounds + 1)}
+for cfg in configs:
+    gas, np_, stage = cfg.split(",")
+    steps, per_round = [], {}
+    for r in range(1, rounds + 1):
+        path = f"{out}/run-gas{gas}-np{np_}-s{stage}-r{r}/metrics.jsonl"
+        if not os.path.exists(path): continue
+        rows = [json.loads(l) for l in open(path)][1:]  # the first step allocates: never counted
+        t = [x["step_time_s"] for x in rows]
+        steps += t
+        per_round[r] = pick(t)
+        tokens = rows[0]["tokens"]
+    if not steps:
+        print("%-34s (no run)" % f"gas {gas} ranks {np_} stage {stage}"); continue
+    sim = simulate(f"{out}/profile.json", gas, np_, stage)
+    err = 100 * (sim / pick(steps) - 1)
+    errs.append(err)
+    cells = []
+    for r, measured in per_round.items():
+        e = 100 * (simulate(f"{out}/profile-r{r}.json", gas, np_, stage) / measured - 1)
+        round_errs[r].append(e)
+        cells.append("%+.1f%%" % e)
+    print("%-34s %6d %7d %8.3f s %8.3f s %8.3f s %+7.1f%%  %s" % (
+        f"gas {gas} ranks {np_} stage {stage} seq {seq}", tokens, len(steps), min(steps), statistics.median(steps),
+        sim, err, " ".join(cells)))
+if errs:
+    a = [abs(e) for e in errs]
+    print("step time vs the %s step of %d rounds: median |error| %.1f%%, max %.1f%% over %d configurations"
+          % (stat, rounds, statistics.median(a), max(a), len(a)))
+    for r, e in round_errs.items():
+        if e:
+            a = [abs(x) for x in e]
+            print("  round %d alone (its probe, its runs): median |error| %.1f%%, max %.1f%%" % (r, statistics.median(a), max(a)))
+PYEOF
 if [ "$MULTI" = 0 ]; then echo "(multi-rank rows skipped: this zeroplan run has no --nproc-per-node yet)"; fi
 echo "files: $OUT"

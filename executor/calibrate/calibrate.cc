@@ -83,6 +83,7 @@ void check_calibrate_options(const CalibrateOptions& o) {
   if (o.seq_len < 1) throw InputError(fmt::format("--seq-len: must be >= 1 (got {})", o.seq_len));
   if (o.micro_batch < 1) throw InputError(fmt::format("--micro-batch: must be >= 1 (got {})", o.micro_batch));
   if (o.reps < 1) throw InputError(fmt::format("--reps: must be >= 1 (got {})", o.reps));
+  if (o.rounds < 1) throw InputError(fmt::format("--rounds: must be >= 1 (got {})", o.rounds));
   if (o.threads < 0) throw InputError(fmt::format("--threads: must be >= 0 (got {})", o.threads));
   if (o.adam_params < 1) throw InputError("--adam-params: must be >= 1");
   if (o.memory_bytes < 1) throw InputError("--memory-bytes: must be > 0");
@@ -152,7 +153,10 @@ std::vector<std::string> collective_rank_arguments(const CalibrateOptions& o, in
     args.push_back("--threads");
     args.push_back(std::to_string(o.threads));
   }
-  for (const std::string& a : {std::string("--reps"), std::to_string(o.reps), std::string("--collective-timeout"),
+  for (const std::string& a : {std::string("--reps"), std::to_string(o.reps), std::string("--rounds"),
+                               std::to_string(o.rounds), std::string("--statistic"),
+                               std::string(timing_statistic_name(o.statistic)),
+                               std::string("--collective-timeout"),
                                fmt::format("{}", o.collective_timeout_s)}) {
     args.push_back(a);
   }
@@ -165,6 +169,8 @@ int run_collective_rank(const dist::RankEnv& env, const CalibrateOptions& o, con
   dist::DistContext ctx = dist::init_distributed(env, d);
   ProbeBudget budget;
   budget.reps = o.reps;
+  budget.rounds = o.rounds;
+  budget.statistic = o.statistic;
   ProgressFn progress;
   if (env.rank == 0) progress = [](const std::string& line) { std::fprintf(stderr, "calibrate: %s\n", line.c_str()); };
   // As the ranks of `zeroplan run` set theirs (--threads, else the host's share).
@@ -259,8 +265,11 @@ sim::HardwareProfile run_calibration(const CalibrateOptions& o, const ProgressFn
   profile.machine = fmt::format("{}: {} logical CPUs, LibTorch {} intra-op threads", host_name(), cores,
                                 at::get_num_threads());
   if (cores > 0) profile.cpu_cores = static_cast<int>(cores);
+  profile.timing_statistic = timing_statistic_name(o.statistic);
   ProbeBudget budget;
   budget.reps = o.reps;
+  budget.rounds = o.rounds;
+  budget.statistic = o.statistic;
   auto say = [&](const std::string& line) {
     if (progress) progress(line);
   };

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "executor/calibrate/probes.h"
 #include "executor/dist/rank_env.h"
 #include "planner/model_spec.h"
 #include "planner/training_spec.h"
@@ -47,7 +48,9 @@ struct CalibrateOptions {
                                       1ull << 20, 4ull << 20, 16ull << 20, 64ull << 20};
   std::vector<std::uint64_t> fit_sizes;  // sizes the alpha-beta fit uses (empty = all measured)
   double collective_timeout_s = 120;
-  int reps = 5;  // repetitions per measurement; the fastest counts (x8 below 1 MiB for collectives)
+  int reps = 5;  // repetitions per measurement (x8 below 1 MiB for collectives); `statistic` picks one
+  int rounds = 1;  // collectives: sweeps of every size, the statistic over all of them (probes.h)
+  TimingStatistic statistic = TimingStatistic::kMedian;  // which repetition every timing is (probes.h)
   std::string program;  // the rank executable (empty = this binary)
 };
 

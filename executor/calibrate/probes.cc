@@ -22,18 +22,10 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// The fastest repetition: on a shared machine other processes only ever add time, so the minimum is the
-// least disturbed estimate of what this code costs here (as Python's timeit documentation argues for its
-// `min(repeat(...))`); the repetitions are kept where a caller wants their spread.
-double fastest(const std::vector<double>& v) {
-  ZP_ASSERT(!v.empty(), "no repetitions");
-  return *std::min_element(v.begin(), v.end());
-}
-
 // Runs `body` once (warm-up, timed); if that took longer than the budget, it is the measurement;
-// otherwise the fastest of budget.reps further runs.
+// otherwise the budget's statistic of budget.reps further runs.
 template <typename F>
-double time_best(const ProbeBudget& budget, F&& body) {
+double time_repetitions(const ProbeBudget& budget, F&& body) {
   auto t0 = Clock::now();
   body();
   const double first = seconds_since(t0);
@@ -44,10 +36,30 @@ double time_best(const ProbeBudget& budget, F&& body) {
     body();
     times.push_back(seconds_since(t0));
   }
-  return fastest(times);
+  return pick_repetition(std::move(times), budget.statistic);
 }
 
 }  // namespace
+
+const char* timing_statistic_name(TimingStatistic s) {
+  return s == TimingStatistic::kMedian ? "median" : "fastest";
+}
+
+TimingStatistic parse_timing_statistic(const std::string& text) {
+  if (text == "fastest") return TimingStatistic::kFastest;
+  if (text == "median") return TimingStatistic::kMedian;
+  throw InputError(fmt::format("--statistic: unknown \"{}\"; expected fastest or median", text));
+}
+
+// kFastest: on a shared machine other processes only ever add time, so the minimum is the least disturbed
+// estimate of what the code costs (as Python's timeit documentation argues for its `min(repeat(...))`).
+double pick_repetition(std::vector<double> reps, TimingStatistic s) {
+  ZP_ASSERT(!reps.empty(), "no repetitions");
+  std::sort(reps.begin(), reps.end());
+  if (s == TimingStatistic::kFastest) return reps.front();
+  const size_t n = reps.size();
+  return n % 2 == 1 ? reps[n / 2] : 0.5 * (reps[n / 2 - 1] + reps[n / 2]);
+}
 
 std::vector<MatmulShape> model_matmul_shapes(const ModelSpec& m, std::int64_t seq_len, std::int64_t micro_batch) {
   if (seq_len < 1 || micro_batch < 1) {
@@ -89,7 +101,7 @@ MatmulProbeResult probe_matmul(const std::vector<MatmulShape>& shapes, Precision
       w = w.squeeze(0);
       dy = dy.squeeze(0);
     }
-    const double seconds = time_best(budget, [&] {
+    const double seconds = time_repetitions(budget, [&] {
       if (s.batch == 1) {
         at::Tensor y = at::matmul(x, w.t());       // forward
         at::Tensor dx = at::matmul(dy, w);         // input gradient
@@ -123,7 +135,7 @@ AdamwProbeResult probe_adamw(std::int64_t params, const ProbeBudget& budget) {
   AdamwProbeResult r;
   r.params = params;
   r.threads = at::get_num_threads();
-  r.seconds = time_best(budget, [&] {
+  r.seconds = time_repetitions(budget, [&] {
     const AdamWStepScalars s = adamw_scalars(o, 1e-4, o.weight_decay, ++step, 1.0);
     adamw_update(p.data(), g.data(), m.data(), v.data(), params, s);
   });
@@ -137,7 +149,7 @@ MemoryProbeResult probe_host_memory(std::uint64_t bytes, const ProbeBudget& budg
   at::Tensor dst = at::empty_like(src);
   MemoryProbeResult r;
   r.bytes = bytes;
-  r.seconds = time_best(budget, [&] { dst.copy_(src); });
+  r.seconds = time_repetitions(budget, [&] { dst.copy_(src); });
   r.copy_GBps = static_cast<double>(bytes) / r.seconds / 1e9;
   return r;
 }
@@ -201,35 +213,49 @@ std::vector<CollectivePoint> probe_collectives(dist::Communicator& comm, const s
       p.ranks = w;
       p.bytes = static_cast<std::uint64_t>(z.elems) * 4;
       for (std::int64_t r = 0; r < times.numel(); ++r) p.rep_times_s.push_back(times.data_ptr<float>()[r]);
-      p.time_s = fastest(p.rep_times_s);
+      p.time_s = pick_repetition(p.rep_times_s, budget.statistic);
       if (progress) {
-        progress(fmt::format("{} {} ranks {:>10}: {:.1f} us ({} reps, algbw {:.2f} GB/s)", op, w, format_bytes(p.bytes),
-                             p.time_s * 1e6, p.rep_times_s.size(), static_cast<double>(p.bytes) / p.time_s / 1e9));
+        progress(fmt::format("{} {} ranks {:>10}: {:.1f} us ({} of {} reps, algbw {:.2f} GB/s)", op, w,
+                             format_bytes(p.bytes), p.time_s * 1e6, timing_statistic_name(budget.statistic),
+                             p.rep_times_s.size(), static_cast<double>(p.bytes) / p.time_s / 1e9));
       }
       return p;
     };
     // Below 1 MiB the repetitions of all sizes are interleaved (round r times every small size once):
     // a slow spell of the shared host (seconds long) then costs every size the same repetition instead
     // of all the repetitions of one size, which bent the curve between neighbouring sizes by 30-50%.
-    // Larger sizes run one after the other (interleaving them too, all buffers live at once, was tried:
-    // held-out error 14.7% in one run against 6.5-16.2% without, so not worth the memory).
+    // Larger sizes run one after the other, their buffers allocated for that size only (interleaving them
+    // too, all buffers live at once, was tried: held-out error 14.7% in one run against 6.5-16.2% without).
+    // With budget.rounds > 1 the whole sweep is repeated (buffers of a large size re-made, with a fresh
+    // warm-up, in each round) and the statistic is taken over every round's repetitions: a slow spell
+    // longer than one size's repetitions then no longer decides that size.
     std::vector<Size> small;
-    for (const std::uint64_t requested : sizes) {
-      if (requested < (1u << 20)) small.push_back(prepare(requested));
-    }
-    const int rounds = small.empty() ? 0 : small.front().reps;
-    for (int r = 0; r < rounds; ++r) {
-      for (Size& z : small) timed(z);
-    }
-    size_t next_small = 0;
+    std::vector<Size> large;
     for (const std::uint64_t requested : sizes) {
       if (requested < (1u << 20)) {
-        out.push_back(finish(small[next_small++]));
-        continue;
+        small.push_back(prepare(requested));
+      } else {
+        Size z;
+        z.requested = requested;
+        large.push_back(std::move(z));
       }
-      Size z = prepare(requested);
-      for (int r = 0; r < z.reps; ++r) timed(z);
-      out.push_back(finish(z));
+    }
+    for (int round = 0; round < std::max(1, budget.rounds); ++round) {
+      const int small_reps = small.empty() ? 0 : small.front().reps;
+      for (int r = 0; r < small_reps; ++r) {
+        for (Size& z : small) timed(z);
+      }
+      for (Size& slot : large) {
+        Size z = prepare(slot.requested);
+        z.times = std::move(slot.times);
+        for (int r = 0; r < z.reps; ++r) timed(z);
+        slot.elems = z.elems;
+        slot.times = std::move(z.times);  // z's buffers are freed here: one large size is live at a time
+      }
+    }
+    size_t next_small = 0, next_large = 0;
+    for (const std::uint64_t requested : sizes) {
+      out.push_back(finish(requested < (1u << 20) ? small[next_small++] : large[next_large++]));
     }
   }
   return out;

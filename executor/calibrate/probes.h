@@ -10,8 +10,8 @@
 //                  the whole non-GEMM work included, optionally on every rank of a group at once;
 //   - collectives: time vs size of all_reduce / reduce_scatter / all_gather / broadcast through a
 //                  dist::Communicator (the executor's GlooCommunicator when run by calibrate).
-// Timings are the fastest of several repetitions after one warm-up run (other processes on a shared host
-// only add time; see probes.cc).
+// Timings are the median (or, with TimingStatistic::kFastest, the fastest) of several repetitions after one
+// warm-up run; see probes.cc.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -29,9 +29,22 @@ namespace calibrate {
 
 using ProgressFn = std::function<void(const std::string& line)>;
 
+// Which repetition a timing is. kMedian (the default): the typical one, what a run's steps take on the
+// whole -- a step is a sum of pieces, and medians add up where minima do not (the fastest step of a run
+// is slower than the sum of its pieces' fastest), and on a shared host the median moves far less between
+// sweeps than the minimum (tools/validate_machine.sh). kFastest: the least disturbed, what the code costs
+// on a quiet machine (other processes only ever add time).
+enum class TimingStatistic { kFastest, kMedian };
+const char* timing_statistic_name(TimingStatistic s);  // "fastest", "median"
+TimingStatistic parse_timing_statistic(const std::string& text);  // InputError naming --statistic
+// The statistic of `reps` (not empty); the median of an even count is the mean of the middle two.
+double pick_repetition(std::vector<double> reps, TimingStatistic s);
+
 struct ProbeBudget {
-  int reps = 5;               // timed repetitions (the fastest counts) after one warm-up
+  int reps = 5;               // timed repetitions after one warm-up (`statistic` picks one)
   double max_seconds = 2.0;   // a measurement whose first run exceeds this is timed once, without warm-up
+  int rounds = 1;             // collectives: sweeps of every size (the statistic is over all rounds)
+  TimingStatistic statistic = TimingStatistic::kMedian;
 };
 
 // One GEMM family: Y[batch, m, n] = X[batch, m, k] @ W[batch, n, k]^T, plus its two backward GEMMs
@@ -87,7 +100,7 @@ struct CollectivePoint {
   std::string op;  // "all_reduce", "reduce_scatter", "all_gather", "broadcast"
   int ranks = 0;
   std::uint64_t bytes = 0;
-  double time_s = 0;  // fastest repetition (each repetition: its slowest rank)
+  double time_s = 0;  // the budget's statistic of the repetitions (each repetition: its slowest rank)
   std::vector<double> rep_times_s;
 };
 // Below 1 MiB the repetitions of all sizes are interleaved (a slow spell of the host hits every size alike).
@@ -104,7 +117,7 @@ std::vector<CollectivePoint> probe_collectives(dist::Communicator& comm, const s
 // add the 16-bit gradients into an fp32 buffer after each micro-step, grad_accumulation.h).
 // With `comm`, every rank of it runs this at the same time: a barrier before each repetition and each
 // repetition's time is its slowest rank's (ranks contend for the host's cores as in a multi-rank run).
-// The time is the fastest of max(1, budget.reps) repetitions after one warm-up, which is never the
+// The time is the budget's statistic of max(1, budget.reps) repetitions after one warm-up, which is never the
 // measurement (budget.max_seconds does not apply: the first micro-step allocates everything).
 struct TrainingStepProbeResult {
   Precision precision = Precision::kFp32;

@@ -111,7 +111,7 @@ TrainingStepProbeResult probe_training_step(const ModelSpec& spec, std::int64_t 
   (void)timed();
   for (int k = 0; k < std::max(1, budget.reps); ++k) r.rep_times_s.push_back(timed());
   max_over_ranks(r.rep_times_s, comm);  // each repetition takes as long as its slowest rank
-  r.forward_backward_s = *std::min_element(r.rep_times_s.begin(), r.rep_times_s.end());
+  r.forward_backward_s = pick_repetition(r.rep_times_s, budget.statistic);
 
   // The optimizer step, the same way (it is short: always warm-up + budget.reps, at least one).
   (void)timed_with(optimizer_step);
@@ -119,7 +119,7 @@ TrainingStepProbeResult probe_training_step(const ModelSpec& spec, std::int64_t 
   for (int k = 0; k < std::max(1, budget.reps); ++k) opt.push_back(timed_with(optimizer_step));
   max_over_ranks(opt, comm);
   r.optimizer_params = numel;
-  r.optimizer_step_s = *std::min_element(opt.begin(), opt.end());
+  r.optimizer_step_s = pick_repetition(opt, budget.statistic);
   return r;
 }
 

@@ -4,6 +4,7 @@
 // with one line).
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -18,6 +20,7 @@
 
 #include "executor/calibrate/calibrate.h"
 #include "executor/calibrate/probes.h"
+#include "executor/train/host_allocator.h"
 #include "executor/dist/fake_communicator.h"
 #include "planner/error.h"
 #include "simulator/hardware_profile.h"
@@ -111,6 +114,79 @@ TEST(CalibrateProbes, CollectivesOnFakeRanks) {
   EXPECT_THROW(check_collective_op("all_to_all"), InputError);
 }
 
+TEST(CalibrateProbes, TimingStatisticPicksTheRepetition) {
+  EXPECT_EQ(pick_repetition({3, 1, 2}, TimingStatistic::kFastest), 1);
+  EXPECT_EQ(pick_repetition({3, 1, 2}, TimingStatistic::kMedian), 2);
+  EXPECT_EQ(pick_repetition({4, 1, 2, 9}, TimingStatistic::kMedian), 3);  // even count: mean of the middle two
+  EXPECT_EQ(pick_repetition({5}, TimingStatistic::kMedian), 5);
+  EXPECT_EQ(parse_timing_statistic("median"), TimingStatistic::kMedian);
+  EXPECT_EQ(parse_timing_statistic("fastest"), TimingStatistic::kFastest);
+  try {
+    parse_timing_statistic("mean");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--statistic"), std::string::npos);
+  }
+}
+
+TEST(HostAllocator, UsersTunablesWin) {
+  EXPECT_TRUE(should_configure_host_allocator(nullptr));
+  EXPECT_TRUE(should_configure_host_allocator("glibc.pthread.rseq=0"));
+  EXPECT_FALSE(should_configure_host_allocator("glibc.malloc.mmap_threshold=65536"));
+  EXPECT_FALSE(should_configure_host_allocator("glibc.pthread.rseq=0:glibc.malloc.trim_threshold=0"));
+}
+
+// The property the probes and the runs rely on: a freed block below 32 MiB is reused from the heap, not
+// mapped or grown afresh (which page-faults on every 4 KiB page). With glibc's defaults the first 24 MiB
+// block is mapped, its free moves the threshold above it, and the second one grows the heap: both fault
+// on all 6144 pages (measured); only the third is reused. Configured, the second is already reused.
+TEST(HostAllocator, FreedBlocksAreReusedWithoutPageFaults) {
+  if (!should_configure_host_allocator(std::getenv("GLIBC_TUNABLES"))) {
+    GTEST_SKIP() << "GLIBC_TUNABLES sets malloc";
+  }
+  if (!configure_host_allocator()) GTEST_SKIP() << "not glibc";
+  constexpr std::size_t kBytes = 24u << 20;  // 6144 pages
+  long faults = 0;
+  for (int round = 0; round < 2; ++round) {
+    rusage before{}, after{};
+    getrusage(RUSAGE_SELF, &before);
+    auto* p = static_cast<char*>(std::malloc(kBytes));
+    ASSERT_NE(p, nullptr);
+    std::memset(p, round + 1, kBytes);
+    volatile char sink = p[kBytes - 1];
+    (void)sink;
+    std::free(p);
+    getrusage(RUSAGE_SELF, &after);
+    faults = after.ru_minflt - before.ru_minflt;
+  }
+  EXPECT_LT(faults, 600) << "the second 24 MiB block page-faulted: it was not reused";
+}
+
+TEST(CalibrateProbes, RoundsPoolEveryRepetitionOfEverySize) {
+  std::mutex mu;
+  std::vector<CollectivePoint> rank0;
+  dist::run_fake_ranks(2, std::chrono::seconds(20), [&](dist::Communicator& comm) {
+    ProbeBudget budget;
+    budget.reps = 2;
+    budget.rounds = 3;
+    auto points = probe_collectives(comm, {"all_gather"}, {4096, 1u << 20, 2u << 20}, budget);
+    if (comm.rank() == 0) {
+      std::lock_guard<std::mutex> lock(mu);
+      rank0 = points;
+    }
+  });
+  ASSERT_EQ(rank0.size(), 3u);
+  EXPECT_EQ(rank0[0].rep_times_s.size(), 48u);  // small: 3 rounds x 8 x 2 reps
+  EXPECT_EQ(rank0[1].bytes, 1u << 20);          // large sizes keep their order and size
+  EXPECT_EQ(rank0[1].rep_times_s.size(), 6u);   // large: 3 rounds x 2 reps
+  EXPECT_EQ(rank0[2].bytes, 2u << 20);
+  EXPECT_EQ(rank0[2].rep_times_s.size(), 6u);
+  for (const auto& p : rank0) {  // the default statistic over every repetition of every round
+    EXPECT_EQ(p.time_s, pick_repetition(p.rep_times_s, TimingStatistic::kMedian));
+    EXPECT_GE(p.time_s, *std::min_element(p.rep_times_s.begin(), p.rep_times_s.end()));
+  }
+}
+
 TEST(CalibrateFit, UsesOnlyTheFitSizes) {
   std::vector<MeasuredCollective> pts;
   for (std::uint64_t b : {4096ull, 65536ull, 1048576ull, 16777216ull}) {
@@ -147,6 +223,7 @@ TEST(CalibrateOptions, BadValuesNameTheFlag) {
   EXPECT_NE(msg([](auto& o) { o.fit_sizes = {123}; }).find("--fit-sizes"), std::string::npos);
   EXPECT_NE(msg([](auto& o) { o.sizes = {4096}; }).find("--sizes"), std::string::npos);
   EXPECT_NE(msg([](auto& o) { o.reps = 0; }).find("--reps"), std::string::npos);
+  EXPECT_NE(msg([](auto& o) { o.rounds = 0; }).find("--rounds"), std::string::npos);
 }
 
 TEST(CalibrateProbes, TrainingStepOnOneAndTwoRanks) {
@@ -159,9 +236,12 @@ TEST(CalibrateProbes, TrainingStepOnOneAndTwoRanks) {
     EXPECT_EQ(r.tokens, 16);
     EXPECT_GT(r.threads, 0);
     ASSERT_EQ(r.rep_times_s.size(), 2u);
-    EXPECT_DOUBLE_EQ(r.forward_backward_s, std::min(r.rep_times_s[0], r.rep_times_s[1]));
+    EXPECT_DOUBLE_EQ(r.forward_backward_s, 0.5 * (r.rep_times_s[0] + r.rep_times_s[1]));  // the median of 2
     EXPECT_GT(r.forward_backward_s, 0);
   }
+  budget.statistic = TimingStatistic::kFastest;
+  const TrainingStepProbeResult fastest = probe_training_step(tiny(), 8, 2, Precision::kFp32, false, budget);
+  EXPECT_DOUBLE_EQ(fastest.forward_backward_s, std::min(fastest.rep_times_s[0], fastest.rep_times_s[1]));
   EXPECT_TRUE(probe_training_step(tiny(), 8, 1, Precision::kFp32, true, budget).activation_checkpointing);
   EXPECT_THROW(probe_training_step(tiny(), 1, 1, Precision::kFp32, false, budget), InputError);
   // Two ranks at once: every rank reports the same repetitions (each the slowest rank's).

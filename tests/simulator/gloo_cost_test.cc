@@ -115,6 +115,7 @@ HardwareProfile full_profile() {
   p.machine = "box: 2 logical CPUs";
   p.backend = "gloo";
   p.calibrated_for = "tiny, 128 tokens";
+  p.timing_statistic = "median";
   p.cpu_cores = 2;
   p.matmul_fp32_tflops = 0.08;
   p.matmul_bf16_tflops = 0.03;
@@ -144,6 +145,7 @@ TEST(HardwareProfileJson, RoundTripKeepsEveryField) {
   EXPECT_EQ(q.machine, p.machine);
   EXPECT_EQ(q.backend, "gloo");
   EXPECT_EQ(q.calibrated_for, p.calibrated_for);
+  EXPECT_EQ(q.timing_statistic, "median");
   EXPECT_EQ(q.cpu_cores, 2);
   EXPECT_DOUBLE_EQ(*q.matmul_fp32_tflops, 0.08);
   EXPECT_DOUBLE_EQ(*q.matmul_bf16_tflops, 0.03);
@@ -188,6 +190,8 @@ TEST(HardwareProfileJson, BadFitsAreOneLineErrors) {
   EXPECT_NE(message([](auto& j) { j["collective_fits"].push_back(j["collective_fits"][0]); }).find("two fits"),
             std::string::npos);
   EXPECT_NE(message([](auto& j) { j["cpu_cores"] = 0; }).find("cpu_cores"), std::string::npos);
+  EXPECT_NE(message([](auto& j) { j["timing_statistic"] = "mean"; }).find("p.json: field \"timing_statistic\""),
+            std::string::npos);
   EXPECT_NE(message([](auto& j) { j["collective_fits"][0]["segments"][0]["beta_s_per_byte"] = -1; })
                 .find("collective_fits[0].segments[0].beta_s_per_byte"),
             std::string::npos);

@@ -82,13 +82,39 @@ TEST(StepSimulator, StageZeroVolumeHandComputed) {
   PlanContext ctx = context(llama7b(), "hgx-h100", 1);
   SimulationResult r = simulate_step(ctx, candidate(0, 8), SimulationOptions{});
   const double P = static_cast<double>(count_params(ctx.model).total);
-  EXPECT_NEAR(r.comm_bytes_per_gpu.at("all_reduce"), 1.75 * P * 2, 1.0);
+  // The gradients (2 bytes each) plus the trainer's 3 step scalars (8-byte doubles), each all-reduced:
+  // 2 (n-1)/n = 1.75 x the payload per GPU.
+  EXPECT_NEAR(r.comm_bytes_per_gpu.at("all_reduce"), 1.75 * P * 2 + 1.75 * 3 * 8, 1.0);
   // Buckets of at most 5e8 elements, filled in backward order (DeepSpeed sends the bucket before a
   // gradient that would overflow it): head (131.1M) + layer 31 (202.4M); then 15 pairs of layers
   // (404.8M each); then layer 0 + embedding (333.5M): 17 calls.
-  std::int64_t calls = 0;
-  for (const CollectiveSummary& s : r.collectives) calls += s.op == "all_reduce" ? s.count : 0;
+  std::int64_t calls = 0, scalars = 0, norms = 0;
+  for (const CollectiveSummary& s : r.collectives) {
+    if (s.purpose == "gradient all-reduce") calls += s.count;
+    if (s.purpose == "trainer scalars") scalars += s.count;
+    if (s.purpose == "gradient norm") norms += s.count;
+  }
   EXPECT_EQ(calls, 17);
+  EXPECT_EQ(scalars, 3);  // label and token counts before the first forward, the loss sum after
+  EXPECT_EQ(norms, 0);    // stage 0 holds the whole reduced gradient: its norm is local
+}
+
+// Stages >= 1 all-reduce the squared partition norms every step, clipping or not (sharded_engine.cc).
+TEST(StepSimulator, ShardedStagesAllReduceTheGradientNorm) {
+  PlanContext ctx = context(llama7b(), "hgx-h100", 1);
+  for (int stage : {1, 2, 3}) {
+    for (double clip : {0.0, 1.0}) {
+      ctx.training.gradient_clipping = clip;
+      const SimulationResult r = simulate_step(ctx, candidate(stage, 8), SimulationOptions{});
+      std::int64_t norms = 0, scalars = 0;
+      for (const CollectiveSummary& s : r.collectives) {
+        if (s.purpose == "gradient norm") norms += s.count;
+        if (s.purpose == "trainer scalars") scalars += s.count;
+      }
+      EXPECT_EQ(norms, 1) << "stage " << stage << " clip " << clip;
+      EXPECT_EQ(scalars, 3) << "stage " << stage << " clip " << clip;
+    }
+  }
 }
 
 // ZeRO paper: stage 3 moves 1.5x the communication of stage 2 per step (3 Psi vs 2 Psi) at gas = 1.

@@ -15,6 +15,7 @@
 
 #include "executor/calibrate/calibrate.h"
 #include "executor/dist/rank_env.h"
+#include "executor/train/host_allocator.h"
 #include "planner/error.h"
 #include "planner/units.h"
 #include "tools/cli/cli_context.h"
@@ -33,6 +34,7 @@ struct CalibrateFlags {
   std::string adam_params = "4M";
   std::string memory_bytes = "256MiB";
   std::string out = "hardware-profile.json";
+  std::string statistic = "median";
   std::string rank_output;  // hidden: rank side of the collective probe
   bool json = false;
 };
@@ -44,9 +46,11 @@ std::vector<std::uint64_t> parse_sizes(const std::vector<std::string>& texts, co
 }
 
 void run(CalibrateFlags& f, CliContext& cli) {
+  executor::configure_host_allocator();  // as `zeroplan run` does: the probes must allocate as a run does
   auto& o = f.options;
   o.sizes = parse_sizes(f.sizes, "--sizes");
   o.fit_sizes = parse_sizes(f.fit_sizes, "--fit-sizes");
+  o.statistic = executor::calibrate::parse_timing_statistic(f.statistic);
   o.probes = std::set<std::string>(f.probes.begin(), f.probes.end());
   o.precisions.clear();
   for (const std::string& p : f.precisions) o.precisions.push_back(parse_precision(p, "--precision"));
@@ -101,7 +105,16 @@ void register_calibrate_command(CLI::App& app, CliContext& context) {
       ->capture_default_str();
   cmd->add_option("--sizes", f->sizes, "Collective sizes (nccl-tests' S), with units")->delimiter(',')->capture_default_str();
   cmd->add_option("--fit-sizes", f->fit_sizes, "Sizes the alpha-beta fit uses (default: all of --sizes)")->delimiter(',');
-  cmd->add_option("--reps", o.reps, "Timed repetitions per measurement (the fastest counts; x4 below 1 MiB)")->capture_default_str();
+  cmd->add_option("--reps", o.reps, "Timed repetitions per measurement (x8 for collectives below 1 MiB)")
+      ->capture_default_str();
+  cmd->add_option("--statistic", f->statistic,
+                  "Which repetition every timing is: median (the typical one, what a run's steps take) or fastest "
+                  "(a quiet machine's cost)")
+      ->capture_default_str();
+  cmd->add_option("--rounds", o.rounds,
+                  "Collectives: sweeps of every size, interleaved in time; the statistic is over all of them "
+                  "(a noisy host: 3+)")
+      ->capture_default_str();
   cmd->add_option("--adam-params", f->adam_params, "Parameters of the AdamW probe (elements, e.g. 4M)")->capture_default_str();
   cmd->add_option("--memory-bytes", f->memory_bytes, "Buffer of the host copy probe")->capture_default_str();
   cmd->add_option("--collective-timeout", o.collective_timeout_s, "Seconds before a collective counts as hung")

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "executor/train/host_allocator.h"
 #include "executor/train/run_training.h"
 #include "tools/cli/cli_context.h"
 
@@ -116,6 +117,7 @@ void register_run_command(CLI::App& app, CliContext& context) {
   cmd->add_option("--inject-fault", zf->fault, "Test only: KIND:RANK:STEP (kill|throw|hang in backward)")
       ->group("");
   cmd->callback([options, zf, cmd, &context] {
+    executor::configure_host_allocator();  // before the first tensor (executor/train/host_allocator.h)
     auto& o = *options;
     o.configs_dir = context.configs_dir;
     // Flags given explicitly must agree with --plan / --ds-config (executor/train/run_plan.h, run_ds_config.h).
