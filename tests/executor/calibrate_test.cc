@@ -92,18 +92,26 @@ TEST(CalibrateProbes, ReturnPositiveRatesAtTinySizes) {
   EXPECT_NEAR(mem.copy_GBps, (1 << 20) / mem.seconds / 1e9, 1e-9);
 }
 
-TEST(CalibrateProbes, CollectivesOnFakeRanks) {
+// probe_collectives on 2 fake ranks at once; rank 0's points.
+std::vector<CollectivePoint> rank0_collectives(const std::vector<std::string>& ops,
+                                               const std::vector<std::uint64_t>& sizes, const ProbeBudget& budget) {
   std::mutex mu;
   std::vector<CollectivePoint> rank0;
   dist::run_fake_ranks(2, std::chrono::seconds(20), [&](dist::Communicator& comm) {
-    ProbeBudget budget;
-    budget.reps = 1;
-    auto points = probe_collectives(comm, {"all_reduce", "reduce_scatter", "all_gather", "broadcast"}, {4096, 10}, budget);
+    auto points = probe_collectives(comm, ops, sizes, budget);
     if (comm.rank() == 0) {
       std::lock_guard<std::mutex> lock(mu);
       rank0 = points;
     }
   });
+  return rank0;
+}
+
+TEST(CalibrateProbes, CollectivesOnFakeRanks) {
+  ProbeBudget budget;
+  budget.reps = 1;
+  const std::vector<CollectivePoint> rank0 =
+      rank0_collectives({"all_reduce", "reduce_scatter", "all_gather", "broadcast"}, {4096, 10}, budget);
   ASSERT_EQ(rank0.size(), 8u);
   EXPECT_EQ(rank0[0].op, "all_reduce");
   EXPECT_EQ(rank0[0].bytes, 4096u);
@@ -163,18 +171,10 @@ TEST(HostAllocator, FreedBlocksAreReusedWithoutPageFaults) {
 }
 
 TEST(CalibrateProbes, RoundsPoolEveryRepetitionOfEverySize) {
-  std::mutex mu;
-  std::vector<CollectivePoint> rank0;
-  dist::run_fake_ranks(2, std::chrono::seconds(20), [&](dist::Communicator& comm) {
-    ProbeBudget budget;
-    budget.reps = 2;
-    budget.rounds = 3;
-    auto points = probe_collectives(comm, {"all_gather"}, {4096, 1u << 20, 2u << 20}, budget);
-    if (comm.rank() == 0) {
-      std::lock_guard<std::mutex> lock(mu);
-      rank0 = points;
-    }
-  });
+  ProbeBudget budget;
+  budget.reps = 2;
+  budget.rounds = 3;
+  const std::vector<CollectivePoint> rank0 = rank0_collectives({"all_gather"}, {4096, 1u << 20, 2u << 20}, budget);
   ASSERT_EQ(rank0.size(), 3u);
   EXPECT_EQ(rank0[0].rep_times_s.size(), 48u);  // small: 3 rounds x 8 x 2 reps
   EXPECT_EQ(rank0[1].bytes, 1u << 20);          // large sizes keep their order and size
