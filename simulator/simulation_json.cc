@@ -29,6 +29,7 @@ nlohmann::ordered_json simulation_to_json(const PlanContext& context, const Cand
   j["phases"] = {{"forward_s", r.forward_s},
                  {"backward_s", r.backward_s},
                  {"recompute_s", r.recompute_s},
+                 {"grad_buffer_s", r.grad_buffer_s},
                  {"comm_busy_s", r.comm_busy_s},
                  {"param_offload_s", r.param_offload_s}};
   nlohmann::ordered_json list = nlohmann::ordered_json::array();

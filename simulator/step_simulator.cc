@@ -22,6 +22,51 @@ double compute_flops_per_s(const PlanContext& context, const SimulationOptions& 
   return peak_flops_per_s(context) * options.matmul_efficiency;
 }
 
+// The bucketed reduction's memory passes on the compute stream (executor/zero/grad_reducer.h), in seconds
+// per gradient element: each gradient is copied into its bucket (on_grad), each reduced bucket is added
+// into the fp32 accumulator (complete). The in-place accumulation a measured training step contains
+// (autograd's .grad +=, which the reducer's path does not do) comes off the copy (at most all of it), so
+// forward_s and backward_s stay the measured (or FLOP) compute and grad_buffer_s is the net difference.
+struct GradBufferPasses {
+  bool active = false;  // the executor reduces from gradient hooks (GradReducer) in this configuration
+  double copy_s_per_elem = 0;
+  double accumulate_s_per_elem = 0;  // per element of the accumulator (stages 2-3: the bucket's shard)
+  double in_step_s_per_elem = 0;
+  std::string source;
+};
+
+GradBufferPasses grad_buffer_passes(const PlanContext& context, const Candidate& cand, const ClusterModel& cluster,
+                                    const TrainingStepMeasurement* measured, int ranks_per_host) {
+  GradBufferPasses g;
+  // The executor (executor/train/run_rank.cc, make_engine.cc): stage 0 on one process has no reducer
+  // (SingleProcessEngine: autograd accumulates in place); stage 0 with ranks, and stages 2-3 always, use
+  // the GradReducer; stage 1 accumulates in place and reduces in step().
+  g.active = (cand.zero_stage == 0 && cand.dp > 1) || cand.zero_stage >= 2;
+  if (!g.active) return g;
+  if (measured != nullptr && measured->has_grad_passes()) {
+    const double n = static_cast<double>(measured->optimizer_params);
+    g.copy_s_per_elem = measured->grad_copy_s / n;
+    g.accumulate_s_per_elem = measured->grad_accumulate_s / n;
+    g.in_step_s_per_elem = measured->grad_in_step_s / n;
+    g.source = fmt::format("measured with {} ranks at once", measured->ranks);
+    return g;
+  }
+  // Not measured: streamed bytes over the memory bandwidth -- a copy reads and writes `elem` bytes, the
+  // add reads `elem` and reads and writes 4 (fp32), autograd's in-place add reads two and writes one.
+  // CPU ranks share the host's bandwidth (an ESTIMATE: the layout's host figure, or the profile's copy rate).
+  const double elem = compute_dtype_bytes(context.training.precision);
+  const bool cpu = context.cluster.gpu.kind == DeviceKind::kCpu;
+  const double bytes_per_s = cpu ? cluster.topology().layout().host_memory_GBps * 1e9 / ranks_per_host
+                                 : context.cluster.gpu.hbm_bandwidth_GBps * 1e9;
+  if (!(bytes_per_s > 0)) return g;
+  g.copy_s_per_elem = 2 * elem / bytes_per_s;
+  g.accumulate_s_per_elem = (elem + 8) / bytes_per_s;
+  // A measured training step (CPU ranks) contains autograd's in-place add; the FLOP rate does not.
+  g.in_step_s_per_elem = measured != nullptr ? 3 * elem / bytes_per_s : 0.0;
+  g.source = cpu ? "estimated from the host memory bandwidth" : "estimated from the HBM bandwidth";
+  return g;
+}
+
 // The event engine: a compute stream, one FIFO communication stream, a host stream. Collectives are
 // grouped for the summary by (purpose, op, size).
 class Engine {
@@ -224,6 +269,13 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
     rate /= ranks_per_host;
   }
   eng.serial = cpu_ranks;
+  const GradBufferPasses passes = grad_buffer_passes(context, cand, cluster, measured_step, ranks_per_host);
+  if (passes.active && !passes.source.empty()) {
+    r.notes.push_back(fmt::format("gradient buckets: copy {:.3g} ns, fp32 accumulate {:.3g} ns, in-step add {:.3g} ns "
+                                  "per element ({})",
+                                  passes.copy_s_per_elem * 1e9, passes.accumulate_s_per_elem * 1e9,
+                                  passes.in_step_s_per_elem * 1e9, passes.source));
+  }
   const int M = static_cast<int>(mod.params.size());
   const bool overlap = cand.overlap_comm;  // executor: 1 + overlap_comm bucket buffers, every stage
   const bool offload_opt = cand.offload_optimizer == OffloadDevice::kCpu && stage >= 1;
@@ -286,8 +338,21 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
     const CollectiveOp grad_op = stage == 0 ? CollectiveOp::kAllReduce : CollectiveOp::kReduceScatter;
     const char* grad_purpose = stage == 0 ? "gradient all-reduce" : "gradient reduce-scatter";
     const size_t bucket_buffers = overlap ? 2 : 1;
-    std::vector<double> holding;  // end times of the reductions holding a buffer, oldest first
+    struct Held {
+      double end_s;         // the reduction's end
+      double accum_elems;   // what complete() then adds into the fp32 accumulator
+    };
+    std::vector<Held> holding;  // the reductions holding a buffer, oldest first
     double bucket = 0;  // gradient elements waiting in the bucket
+    // GradReducer::complete: wait for the reduction, then add it into the accumulator (compute stream).
+    auto complete = [&](const Held& h) {
+      eng.compute_free = std::max(eng.compute_free, h.end_s);
+      const double acc_s = passes.accumulate_s_per_elem * h.accum_elems;
+      if (acc_s > 0) {
+        eng.compute(eng.compute_free, acc_s, "gradient accumulate (fp32)", -1);
+        r.grad_buffer_s += acc_s;
+      }
+    };
     auto flush = [&](double at) {
       if (bucket <= 0) return;
       const double end = eng.collective(at, grad_op, bucket * elem, grad_purpose);
@@ -296,12 +361,12 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
         const double d2h_s = bucket / n * elem * cluster.d2h_s_per_byte();
         eng.host(end, d2h_s, "gradient partition to host");  // hidden unless it delays the boundary
       }
-      holding.push_back(end);
+      holding.push_back({end, stage == 0 ? bucket : bucket / n});
       bucket = 0;
     };
     auto start_bucket = [&] {  // the first gradient of a bucket needs a free buffer
       if (holding.size() >= bucket_buffers) {
-        eng.compute_free = std::max(eng.compute_free, holding.front());
+        complete(holding.front());
         holding.erase(holding.begin());
       }
     };
@@ -321,16 +386,27 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
         r.recompute_s += re_s;
         b_s += re_s;
       }
-      const double end = eng.compute(ready, b_s, "backward", i);
+      double end = eng.compute(ready, b_s, "backward", i);
       r.backward_s += b_s;
       if (reduce_now) {
         // DeepSpeed's rule: a gradient that would overflow the bucket first sends the bucket.
         if (bucket > 0 && bucket + mod.params[i] > reduce_bucket) flush(end);
         if (bucket <= 0) start_bucket();
+        // Net of the in-place accumulation a measured step contains and the reducer's path skips.
+        const double copy_s =
+            passes.active ? std::max(0.0, (passes.copy_s_per_elem - passes.in_step_s_per_elem) * mod.params[i]) : 0.0;
+        if (copy_s > 0) {
+          end = eng.compute(eng.compute_free, copy_s, "gradient copy into bucket", i);
+          r.grad_buffer_s += copy_s;
+        }
         bucket += mod.params[i];
       }
     }
-    if (reduce_now) flush(eng.compute_free);
+    if (reduce_now) {
+      flush(eng.compute_free);
+      // finish_micro_step: every reduction completes (and is accumulated) before the next forward.
+      for (const Held& h : holding) complete(h);
+    }
   };
 
   // The trainer's step scalars (executor/train/trainer.cc), one 8-byte double each, synchronous: the step's
@@ -361,6 +437,7 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
       r.forward_s += (r.forward_s - before.forward_s) * (copies - 1);
       r.backward_s += (r.backward_s - before.backward_s) * (copies - 1);
       r.recompute_s += (r.recompute_s - before.recompute_s) * (copies - 1);
+      r.grad_buffer_s += (r.grad_buffer_s - before.grad_buffer_s) * (copies - 1);
       r.comm_busy_s += (r.comm_busy_s - before.comm_busy_s) * (copies - 1);
       r.param_offload_s += (r.param_offload_s - before.param_offload_s) * (copies - 1);
       for (auto& [key, v] : r.comm_bytes_per_gpu) {
@@ -457,7 +534,7 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
 
   // ---- summary
   StepTimeEstimate& e = r.step;
-  e.compute_s = r.forward_s + r.backward_s;
+  e.compute_s = r.forward_s + r.backward_s + r.grad_buffer_s;
   e.offload_s = offload_s;
   e.optimizer_s = optimizer_s;
   e.total_s = total_s;

@@ -11,6 +11,12 @@
 //  - stage 2: like stage 0 but reduce-scatter into an fp32 partition accumulator, every micro-step.
 //  - stages 0, 2, 3: a bucket is copied into one of K = 1 + overlap_comm bucket buffers; its reduction runs
 //    async on the communication stream, and backward waits only when the next bucket needs a busy buffer.
+//  - the reducer's memory passes, on the compute stream wherever it runs (stage 0 with more than one rank --
+//    one process at stage 0 is the single-process engine --, stages 2 and 3): each gradient copied into its
+//    bucket as it arrives, each reduced bucket added into the fp32 accumulator when its buffer is waited for,
+//    and every reduction completed before the next micro-step's forward (finish_micro_step). Per element
+//    from a measured training step (grad_copy_s / grad_accumulate_s, less the in-place add grad_in_step_s
+//    its forward_backward_s holds), else streamed bytes over HBM (GPUs) or host memory bandwidth (CPUs).
 //  - stages 1, 2: after the optimizer step the updated partitions are all-gathered per layout bucket
 //    (reduce_bucket_size elements per call; the executor does not use allgather_bucket_size).
 //  - stage 3: every micro-step all-gathers each module's parameters before its forward and again before
@@ -73,6 +79,8 @@ struct SimulationResult {
   double forward_s = 0;            // compute, summed over micro-steps
   double backward_s = 0;           // includes recompute
   double recompute_s = 0;
+  double grad_buffer_s = 0;        // the reducer's gradient copies into buckets and fp32 accumulation, net of the
+                                   // in-place accumulation a measured step contains (compute_s includes it)
   double comm_busy_s = 0;          // time the communication stream is busy
   double param_offload_s = 0;      // stage 3 parameter uploads (on the communication stream)
   double model_flops = 0;          // per step, all ranks, without recompute

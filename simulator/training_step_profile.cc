@@ -43,6 +43,19 @@ std::vector<TrainingStepMeasurement> parse_training_steps(JsonFields& f) {
       if (!(m.optimizer_step_s > 0)) c.fail("optimizer_step_s", fmt::format("must be > 0 (got {})", m.optimizer_step_s));
       m.optimizer_params = c.positive_integer("optimizer_params");
     }
+    const char* passes[] = {"grad_copy_s", "grad_accumulate_s", "grad_in_step_s"};
+    const int present = static_cast<int>(c.has(passes[0])) + c.has(passes[1]) + c.has(passes[2]);
+    if (present > 0) {
+      for (const char* k : passes) {
+        if (!c.has(k)) c.fail(k, "is missing (grad_copy_s, grad_accumulate_s and grad_in_step_s go together)");
+      }
+      if (m.optimizer_params <= 0) c.fail("optimizer_params", "is missing (the grad_*_s were timed over that many elements)");
+      double* fields[] = {&m.grad_copy_s, &m.grad_accumulate_s, &m.grad_in_step_s};
+      for (int k = 0; k < 3; ++k) {
+        *fields[k] = c.number(passes[k]);
+        if (!(*fields[k] > 0)) c.fail(passes[k], fmt::format("must be > 0 (got {})", *fields[k]));
+      }
+    }
     c.reject_unknown();
     auto key = [](const TrainingStepMeasurement& e) {
       return std::make_tuple(e.precision, e.ranks, e.model, e.seq_len, e.micro_batch, e.activation_checkpointing,
@@ -71,6 +84,11 @@ nlohmann::ordered_json training_steps_to_json(const std::vector<TrainingStepMeas
     if (e.optimizer_params > 0) {
       list.back()["optimizer_step_s"] = e.optimizer_step_s;
       list.back()["optimizer_params"] = e.optimizer_params;
+    }
+    if (e.has_grad_passes()) {
+      list.back()["grad_copy_s"] = e.grad_copy_s;
+      list.back()["grad_accumulate_s"] = e.grad_accumulate_s;
+      list.back()["grad_in_step_s"] = e.grad_in_step_s;
     }
   }
   return list;

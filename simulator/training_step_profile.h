@@ -8,12 +8,19 @@
 //   "training_step": [{"precision": "fp32", "ranks": 2, "model": "tiny-llama-25m", "seq_len": 128,
 //                      "micro_batch": 1, "activation_checkpointing": false, "threads": 0,
 //                      "forward_backward_s": 0.081, "tokens": 128,
-//                      "optimizer_step_s": 0.05, "optimizer_params": 25240000}]   (the last two optional)
+//                      "optimizer_step_s": 0.05, "optimizer_params": 25240000,
+//                      "grad_copy_s": 0.019, "grad_accumulate_s": 0.018, "grad_in_step_s": 0.017}]
+// (optimizer_step_s and optimizer_params optional, together; the three grad_*_s optional, together, and
+// only with optimizer_params, the element count they were timed over).
 //
 // threads: LibTorch intra-op threads of each rank (0 = LibTorch's default, as `zeroplan run` without
 // --threads). The simulator turns an entry into a per-rank FLOP rate: its model FLOPs at the entry's
 // shape (module_costs, step_simulator.h) / forward_backward_s; with optimizer_step_s, a rank's optimizer
 // step takes optimizer_step_s x (its partition / optimizer_params) (norm and AdamW stream the partition).
+// The grad_*_s are the bucketed reduction's memory passes (executor/zero/grad_reducer.h) over
+// optimizer_params elements: the copy of the gradients into buckets, the add of a reduced bucket into the
+// fp32 accumulator, and the accumulation forward_backward_s already contains (autograd's in-place .grad +=,
+// plus the fp32 add for 16-bit) which the reducer does not do. step_simulator.cc scales them per bucket.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -40,6 +47,12 @@ struct TrainingStepMeasurement {
   // norm + AdamW + gradient zeroing), timed with the same ranks at once.
   double optimizer_step_s = 0;
   std::int64_t optimizer_params = 0;
+  // Optional (all three or none; 0 = not measured): the reducer's gradient passes over optimizer_params
+  // elements (see above).
+  double grad_copy_s = 0;
+  double grad_accumulate_s = 0;
+  double grad_in_step_s = 0;
+  bool has_grad_passes() const { return grad_copy_s > 0; }
 };
 
 // Reads f's "training_step" list (when present); InputError naming the file and field for unknown keys,

@@ -170,14 +170,16 @@ for pr in probes:
         pooled.setdefault(e["ranks"], []).append(e)
 for k, es in pooled.items():
     merged = dict(es[0])
-    for key in ("forward_backward_s", "optimizer_step_s"):
+    for key in ("forward_backward_s", "optimizer_step_s", "grad_copy_s", "grad_accumulate_s", "grad_in_step_s"):
         merged[key] = pick([e[key] for e in es])
     pooled[k] = merged
 profile(f"{out}/profile.json", [pooled[k] for k in sorted(pooled)])
 for r, pr in enumerate(probes, 1):
     profile(f"{out}/profile-r{r}.json", pr["training_step"])
 print("training micro-step, %s of %d rounds: %s" % (stat, rounds, ", ".join(
-    "%d rank(s) %.1f ms + optimizer %.1f ms" % (k, 1e3 * v["forward_backward_s"], 1e3 * v["optimizer_step_s"])
+    "%d rank(s) %.1f ms + optimizer %.1f ms (gradient copy %.1f / accumulate %.1f / in-step add %.1f ms)"
+    % (k, 1e3 * v["forward_backward_s"], 1e3 * v["optimizer_step_s"], 1e3 * v["grad_copy_s"],
+       1e3 * v["grad_accumulate_s"], 1e3 * v["grad_in_step_s"])
     for k, v in sorted(pooled.items()))))
 def simulate(profile_path, gas, np_, stage):
     r = subprocess.run([zp, "simulate", "--model", "tiny-llama-25m", "--cluster", "local-cpu", "--gpus-per-node", np_,

@@ -61,14 +61,19 @@ sim::TrainingStepMeasurement training_entry(const CalibrateOptions& o, const Tra
   m.tokens = r.tokens;
   m.optimizer_step_s = r.optimizer_step_s;
   m.optimizer_params = r.optimizer_params;
+  m.grad_copy_s = r.grad_copy_s;
+  m.grad_accumulate_s = r.grad_accumulate_s;
+  m.grad_in_step_s = r.grad_in_step_s;
   return m;
 }
 
 std::string training_line(const CalibrateOptions& o, const TrainingStepProbeResult& r) {
   return fmt::format("train {} {} ranks at once: {} x {} tokens of {}, forward+loss+backward {:.1f} ms, optimizer "
-                     "step {:.1f} ms ({} threads per rank)",
+                     "step {:.1f} ms, gradient copy / accumulate / in-step add {:.1f} / {:.1f} / {:.1f} ms ({} threads "
+                     "per rank)",
                      precision_name(r.precision), r.ranks, o.micro_batch, o.seq_len, o.model.name,
-                     r.forward_backward_s * 1e3, r.optimizer_step_s * 1e3, r.threads);
+                     r.forward_backward_s * 1e3, r.optimizer_step_s * 1e3, r.grad_copy_s * 1e3,
+                     r.grad_accumulate_s * 1e3, r.grad_in_step_s * 1e3, r.threads);
 }
 
 }  // namespace
@@ -206,6 +211,9 @@ int run_collective_rank(const dist::RankEnv& env, const CalibrateOptions& o, con
                                       {"forward_backward_s", t.forward_backward_s},
                                       {"optimizer_step_s", t.optimizer_step_s},
                                       {"optimizer_params", t.optimizer_params},
+                                      {"grad_copy_s", t.grad_copy_s},
+                                      {"grad_accumulate_s", t.grad_accumulate_s},
+                                      {"grad_in_step_s", t.grad_in_step_s},
                                       {"rep_times_s", t.rep_times_s}});
       }
       j["points"] = nlohmann::json::array();
@@ -349,6 +357,9 @@ sim::HardwareProfile run_calibration(const CalibrateOptions& o, const ProgressFn
         r.forward_backward_s = t.at("forward_backward_s").get<double>();
         r.optimizer_step_s = t.at("optimizer_step_s").get<double>();
         r.optimizer_params = t.at("optimizer_params").get<std::int64_t>();
+        r.grad_copy_s = t.at("grad_copy_s").get<double>();
+        r.grad_accumulate_s = t.at("grad_accumulate_s").get<double>();
+        r.grad_in_step_s = t.at("grad_in_step_s").get<double>();
         profile.training_steps.push_back(training_entry(o, r));
       }
     }

@@ -133,6 +133,17 @@ struct TrainingStepProbeResult {
   // zeroing of the gradients for the next step (grad_accumulation.h's begin_grad_accumulation).
   std::int64_t optimizer_params = 0;
   double optimizer_step_s = 0;
+  // The gradient passes of the bucketed reduction (executor/zero/grad_reducer.h), over the same
+  // optimizer_params elements, timed the same way (the simulator charges them per bucket, step_simulator.cc):
+  //  - grad_copy_s: every parameter's gradient copied into a flat bucket buffer, one copy per parameter
+  //    (GradReducer::on_grad), compute dtype;
+  //  - grad_accumulate_s: a reduced bucket added into the fp32 accumulator (accumulate_into);
+  //  - grad_in_step_s: the accumulation forward_backward_s already contains and the reducer does not do:
+  //    autograd's in-place .grad += per parameter and, for 16-bit precisions, the fp32 add after the
+  //    micro-step (accumulate_micro_step_grad).
+  double grad_copy_s = 0;
+  double grad_accumulate_s = 0;
+  double grad_in_step_s = 0;
 };
 TrainingStepProbeResult probe_training_step(const ModelSpec& model, std::int64_t seq_len, std::int64_t micro_batch,
                                             Precision precision, bool activation_checkpointing,

@@ -16,6 +16,7 @@
 #include "executor/train/fused_lm_loss.h"
 #include "executor/train/grad_accumulation.h"
 #include "executor/train/precision_dtype.h"
+#include "executor/zero/grad_reducer.h"
 #include "planner/error.h"
 
 namespace zeroplan::executor::calibrate {
@@ -120,6 +121,34 @@ TrainingStepProbeResult probe_training_step(const ModelSpec& spec, std::int64_t 
   max_over_ranks(opt, comm);
   r.optimizer_params = numel;
   r.optimizer_step_s = pick_repetition(opt, budget.statistic);
+
+  // The bucketed reduction's gradient passes (probes.h), on buffers the size of the model's gradients.
+  std::vector<std::pair<std::int64_t, std::int64_t>> slices;  // (offset, numel) per parameter
+  offset = 0;
+  for (const auto& [name, p] : params) {
+    slices.emplace_back(offset, p.numel());
+    offset += p.numel();
+  }
+  const at::Tensor fresh = at::ones({numel}, at::TensorOptions().dtype(options.dtype));  // stands for autograd's gradients
+  at::Tensor bucket = at::empty({numel}, at::TensorOptions().dtype(options.dtype));
+  at::Tensor accum = at::zeros({numel}, at::kFloat);
+  auto time_pass = [&](auto&& body) {
+    (void)timed_with(body);
+    std::vector<double> t;
+    for (int k = 0; k < std::max(1, budget.reps); ++k) t.push_back(timed_with(body));
+    max_over_ranks(t, comm);
+    return pick_repetition(t, budget.statistic);
+  };
+  at::NoGradGuard no_grad;
+  r.grad_copy_s = time_pass([&] {
+    for (const auto& [off, n] : slices) bucket.narrow(0, off, n).copy_(fresh.narrow(0, off, n));
+  });
+  r.grad_accumulate_s = time_pass([&] { zero::accumulate_into(accum, bucket); });
+  r.grad_in_step_s = time_pass([&] {
+    for (const auto& [off, n] : slices) flat_grad.narrow(0, off, n).add_(fresh.narrow(0, off, n));
+    bool first = false;
+    accumulate_micro_step_grad(lowp, fp32_grad, flat_grad, first);
+  });
   return r;
 }
 

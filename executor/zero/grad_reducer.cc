@@ -17,10 +17,9 @@ struct ReducerHook final : torch::autograd::PostAccumulateGradHook {
   size_t slot;
 };
 
-// dst += src. With a 16-bit src and an fp32 dst, ATen's CPU add_ first converts the WHOLE src to fp32 (a
-// temporary as large as the bucket: 4 x 25 M bytes for tiny-llama-25m's single bucket); in chunks of
-// kAccumulateChunkElems the temporary stays at 4 MiB (planner/executor_memory.cc counts it).
-void accumulate(at::Tensor dst, const at::Tensor& src) {
+}  // namespace
+
+void accumulate_into(at::Tensor dst, const at::Tensor& src) {
   if (src.scalar_type() == dst.scalar_type()) {
     dst.add_(src);
     return;
@@ -31,8 +30,6 @@ void accumulate(at::Tensor dst, const at::Tensor& src) {
     dst.narrow(0, begin, len).add_(src.narrow(0, begin, len));
   }
 }
-
-}  // namespace
 
 GradReducer::GradReducer(const BucketLayout& layout, std::vector<at::Tensor> params, dist::Communicator& comm,
                          Mode mode, int num_buffers, at::ScalarType dtype, at::Tensor accum)
@@ -148,10 +145,10 @@ void GradReducer::complete(int index) {
   buf.work.reset();
   const LayoutBucket& b = layout_.buckets()[static_cast<size_t>(buf.bucket)];
   if (mode_ == Mode::kAllReduce) {
-    accumulate(accum_.narrow(0, b.flat_begin, b.padded_numel), buf.data.narrow(0, 0, b.padded_numel).to(accum_.device()));
+    accumulate_into(accum_.narrow(0, b.flat_begin, b.padded_numel), buf.data.narrow(0, 0, b.padded_numel).to(accum_.device()));
   } else {
     // Offloaded accumulator: device -> host copy (a no-op on CPU runs).
-    accumulate(accum_.narrow(0, b.partition_offset, b.shard_numel), buf.out.narrow(0, 0, b.shard_numel).to(accum_.device()));
+    accumulate_into(accum_.narrow(0, b.partition_offset, b.shard_numel), buf.out.narrow(0, 0, b.shard_numel).to(accum_.device()));
   }
   buf.in_flight = false;
   buf.bucket = -1;

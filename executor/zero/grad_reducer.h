@@ -30,6 +30,11 @@ namespace zeroplan::executor::zero {
 // conversion's temporary: 4 MiB). planner/executor_memory.cc kExecutorAccumulateChunk mirrors it.
 inline constexpr int64_t kAccumulateChunkElems = int64_t{1} << 20;
 
+// dst (fp32) += src, the reducer's accumulation of a reduced bucket: with a 16-bit src, in chunks of
+// kAccumulateChunkElems (ATen's CPU add_ would otherwise convert the whole src to fp32 first, a temporary as
+// large as the bucket). calibrate's training-step probe times this very function (grad_accumulate_s).
+void accumulate_into(at::Tensor dst, const at::Tensor& src);
+
 class GradReducer {
  public:
   enum class Mode { kAllReduce, kReduceScatter };

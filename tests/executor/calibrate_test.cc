@@ -238,6 +238,11 @@ TEST(CalibrateProbes, TrainingStepOnOneAndTwoRanks) {
     ASSERT_EQ(r.rep_times_s.size(), 2u);
     EXPECT_DOUBLE_EQ(r.forward_backward_s, 0.5 * (r.rep_times_s[0] + r.rep_times_s[1]));  // the median of 2
     EXPECT_GT(r.forward_backward_s, 0);
+    // The reducer's gradient passes over every parameter (probes.h).
+    EXPECT_EQ(r.optimizer_params, count_params(tiny()).total);
+    EXPECT_GT(r.grad_copy_s, 0);
+    EXPECT_GT(r.grad_accumulate_s, 0);
+    EXPECT_GT(r.grad_in_step_s, 0);
   }
   budget.statistic = TimingStatistic::kFastest;
   const TrainingStepProbeResult fastest = probe_training_step(tiny(), 8, 2, Precision::kFp32, false, budget);
@@ -346,6 +351,9 @@ TEST(CalibrateCli, TrainProbeOnOneAndTwoRanks) {
     EXPECT_EQ(e.tokens, 8);
     EXPECT_EQ(e.threads, 0);
     EXPECT_GT(e.forward_backward_s, 0);
+    EXPECT_TRUE(e.has_grad_passes());  // the rank processes' passes reach the profile
+    EXPECT_GT(e.grad_accumulate_s, 0);
+    EXPECT_GT(e.grad_in_step_s, 0);
   }
   EXPECT_TRUE(p.collective_fits.empty());
   fs::remove_all(dir);

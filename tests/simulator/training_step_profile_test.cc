@@ -142,13 +142,14 @@ TEST(TrainingStepProfile, SimulatorComputeIsTheMeasuredMicroStep) {
   EXPECT_NEAR(one.step.compute_s, 0.4, 1e-12);
   // Two ranks per host: the 2-rank entry (0.25 s), not divided by the ranks again.
   const SimulationResult two = simulate(ctx, p, 2, 1);
-  EXPECT_NEAR(two.step.compute_s, 0.25, 1e-12);
+  // (compute_s also holds the reducer's gradient passes at 2 ranks: GradBufferPasses tests.)
+  EXPECT_NEAR(two.forward_s + two.backward_s, 0.25, 1e-12);
   bool noted = false;
   for (const std::string& n : two.notes) noted |= n.find("measured training micro-step") != std::string::npos;
   EXPECT_TRUE(noted);
   // Four ranks: nearest entry (2 ranks), said in the notes.
   const SimulationResult four = simulate(ctx, p, 4, 1);
-  EXPECT_NEAR(four.step.compute_s, 0.25, 1e-12);
+  EXPECT_NEAR(four.forward_s + four.backward_s, 0.25, 1e-12);
   bool nearest = false;
   for (const std::string& n : four.notes) nearest |= n.find("nearest to this plan's 4 per host") != std::string::npos;
   EXPECT_TRUE(nearest);
@@ -197,7 +198,7 @@ TEST(TrainingStepProfile, WithoutAMatchingEntryTheMatmulRateStays) {
   const PlanContext ctx = cpu_context();
   // No entry: FLOPs / (matmul rate / ranks per host), exactly as before.
   const SimulationResult two = simulate(ctx, without, 2, 1);
-  EXPECT_NEAR(two.step.compute_s, flops_per_token(128) * 128 / (0.05e12 / 2), 1e-12);
+  EXPECT_NEAR(two.forward_s + two.backward_s, flops_per_token(128) * 128 / (0.05e12 / 2), 1e-12);
   // An fp16 plan has no fp16 entry: same as without the entries (the matmul rate has no fp16 either,
   // so both fall back to the datasheet peak x efficiency).
   PlanContext fp16 = ctx;
@@ -207,6 +208,78 @@ TEST(TrainingStepProfile, WithoutAMatchingEntryTheMatmulRateStays) {
   PlanContext gpu = ctx;
   gpu.cluster = preset_cluster("hgx-h100", 1);
   EXPECT_DOUBLE_EQ(simulate(gpu, with, 1, 1).step.compute_s, simulate(gpu, without, 1, 1).step.compute_s);
+}
+
+// The reducer's gradient passes (step_simulator.cc GradBufferPasses), per element from the 2-rank entry:
+// copy 0.02 s, accumulate 0.018 s, in-step add 0.015 s over 1e6 elements.
+TEST(TrainingStepProfile, MeasuredGradientPassesPerBucket) {
+  nlohmann::json j = profile_json();
+  j["training_step"][1]["optimizer_step_s"] = 0.06;
+  j["training_step"][1]["optimizer_params"] = 1000000;
+  j["training_step"][1]["grad_copy_s"] = 0.02;
+  j["training_step"][1]["grad_accumulate_s"] = 0.018;
+  j["training_step"][1]["grad_in_step_s"] = 0.015;
+  const HardwareProfile p = parse_hardware_profile(j, "p.json");
+  const HardwareProfile q = parse_hardware_profile(nlohmann::json::parse(hardware_profile_to_json(p).dump()), "q");
+  EXPECT_DOUBLE_EQ(q.training_steps[1].grad_copy_s, 0.02);
+  EXPECT_DOUBLE_EQ(q.training_steps[1].grad_accumulate_s, 0.018);
+  EXPECT_DOUBLE_EQ(q.training_steps[1].grad_in_step_s, 0.015);
+  EXPECT_FALSE(q.training_steps[0].has_grad_passes());
+
+  const PlanContext ctx = cpu_context();
+  const ModuleCosts mc = module_costs(ctx.model, 128, 0);
+  double P = 0;
+  for (double x : mc.params) P += x;
+  auto run = [&](int stage, int dp, std::int64_t gas) {
+    Candidate c;
+    c.zero_stage = stage;
+    c.dp = dp;
+    c.micro_batch = 1;
+    c.grad_accum = gas;
+    SimulationOptions opt;
+    opt.profile = &p;
+    return simulate_step(ctx, c, opt);
+  };
+  // Stage 0: every gradient copied (net of the in-step add) and the whole bucket accumulated.
+  const SimulationResult s0 = run(0, 2, 1);
+  EXPECT_NEAR(s0.grad_buffer_s, (2e-8 - 1.5e-8) * P + 1.8e-8 * P, 1e-12);
+  EXPECT_NEAR(s0.step.compute_s, s0.forward_s + s0.backward_s + s0.grad_buffer_s, 1e-12);
+  // Stages 2 and 3: the accumulator is the rank's shard, half the bucket.
+  EXPECT_NEAR(run(2, 2, 1).grad_buffer_s, (2e-8 - 1.5e-8) * P + 1.8e-8 * P / 2, 1e-12);
+  EXPECT_NEAR(run(3, 2, 1).grad_buffer_s, (2e-8 - 1.5e-8) * P + 1.8e-8 * P / 2, 1e-12);
+  // Every micro-step, the fast-forwarded ones too (gas 5).
+  EXPECT_NEAR(run(0, 2, 5).grad_buffer_s, 5 * s0.grad_buffer_s, 1e-12);
+  // No reducer: stage 1 accumulates in place; one process at stage 0 is the single-process engine.
+  EXPECT_DOUBLE_EQ(run(1, 2, 1).grad_buffer_s, 0);
+  EXPECT_DOUBLE_EQ(run(0, 1, 1).grad_buffer_s, 0);
+  // The passes wait for their reduction: the step is at least forward + backward + passes + the
+  // all-reduce of the whole gradient.
+  EXPECT_GT(s0.step.total_s, s0.step.compute_s);
+
+  // Not measured, on GPUs: streamed bytes over HBM (bf16: copy 2 x 2 bytes, accumulate 2 + 8 bytes per
+  // element of the shard; no in-step add in a FLOP rate).
+  PlanContext gpu = ctx;
+  gpu.cluster = preset_cluster("hgx-h100", 1);
+  gpu.training.precision = Precision::kBf16;
+  Candidate c;
+  c.zero_stage = 2;
+  c.dp = 8;
+  c.micro_batch = 1;
+  c.grad_accum = 1;
+  const double hbm = gpu.cluster.gpu.hbm_bandwidth_GBps * 1e9;
+  EXPECT_NEAR(simulate_step(gpu, c, SimulationOptions{}).grad_buffer_s, 4.0 * P / hbm + 10.0 * P / 8 / hbm, 1e-15);
+
+  // The three go together, need optimizer_params and are > 0: errors naming the field.
+  nlohmann::json bad = j;
+  bad["training_step"][1].erase("grad_in_step_s");
+  EXPECT_NE(message(bad).find("training_step[1].grad_in_step_s"), std::string::npos) << message(bad);
+  bad = j;
+  bad["training_step"][1]["grad_copy_s"] = 0;
+  EXPECT_NE(message(bad).find("training_step[1].grad_copy_s"), std::string::npos) << message(bad);
+  bad = j;
+  bad["training_step"][1].erase("optimizer_params");
+  bad["training_step"][1].erase("optimizer_step_s");
+  EXPECT_NE(message(bad).find("training_step[1].optimizer_params"), std::string::npos) << message(bad);
 }
 
 }  // namespace

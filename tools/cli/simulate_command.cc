@@ -99,8 +99,9 @@ std::string render(const PlanContext& context, const Candidate& c, const sim::Si
   const StepTimeEstimate& s = r.step;
   t += fmt::format("step {:.4f} s   {:.0f} tokens/s   MFU {:.1f}%\n", s.total_s, s.tokens_per_s, 100 * r.mfu);
   auto pct = [&](double v) { return s.total_s > 0 ? 100 * v / s.total_s : 0.0; };
-  t += fmt::format("  compute         {:9.4f} s  {:5.1f}%  (forward {:.4f}, backward {:.4f} incl. recompute {:.4f})\n",
-                   s.compute_s, pct(s.compute_s), r.forward_s, r.backward_s, r.recompute_s);
+  t += fmt::format("  compute         {:9.4f} s  {:5.1f}%  (forward {:.4f}, backward {:.4f} incl. recompute {:.4f}, "
+                   "gradient bucket copies and accumulation {:.4f})\n",
+                   s.compute_s, pct(s.compute_s), r.forward_s, r.backward_s, r.recompute_s, r.grad_buffer_s);
   t += fmt::format("  comm exposed    {:9.4f} s  {:5.1f}%  (communication stream busy {:.4f} s; parameter uploads {:.4f} s)\n",
                    s.comm_exposed_s, pct(s.comm_exposed_s), r.comm_busy_s, r.param_offload_s);
   t += fmt::format("  offload         {:9.4f} s  {:5.1f}%\n", s.offload_s, pct(s.offload_s));
