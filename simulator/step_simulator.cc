@@ -386,7 +386,7 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
         r.recompute_s += re_s;
         b_s += re_s;
       }
-      double end = eng.compute(ready, b_s, "backward", i);
+      const double end = eng.compute(ready, b_s, "backward", i);
       r.backward_s += b_s;
       if (reduce_now) {
         // DeepSpeed's rule: a gradient that would overflow the bucket first sends the bucket.
@@ -396,7 +396,7 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
         const double copy_s =
             passes.active ? std::max(0.0, (passes.copy_s_per_elem - passes.in_step_s_per_elem) * mod.params[i]) : 0.0;
         if (copy_s > 0) {
-          end = eng.compute(eng.compute_free, copy_s, "gradient copy into bucket", i);
+          eng.compute(eng.compute_free, copy_s, "gradient copy into bucket", i);
           r.grad_buffer_s += copy_s;
         }
         bucket += mod.params[i];
