@@ -27,8 +27,8 @@ double compute_flops_per_s(const PlanContext& context, const SimulationOptions& 
 // into the fp32 accumulator (complete). The in-place accumulation a measured training step contains
 // (autograd's .grad +=, which the reducer's path does not do) comes off the copy (at most all of it), so
 // forward_s and backward_s stay the measured (or FLOP) compute and grad_buffer_s is the net difference.
+// All zero where the executor does not reduce from gradient hooks.
 struct GradBufferPasses {
-  bool active = false;  // the executor reduces from gradient hooks (GradReducer) in this configuration
   double copy_s_per_elem = 0;
   double accumulate_s_per_elem = 0;  // per element of the accumulator (stages 2-3: the bucket's shard)
   double in_step_s_per_elem = 0;
@@ -41,8 +41,8 @@ GradBufferPasses grad_buffer_passes(const PlanContext& context, const Candidate&
   // The executor (executor/train/run_rank.cc, make_engine.cc): stage 0 on one process has no reducer
   // (SingleProcessEngine: autograd accumulates in place); stage 0 with ranks, and stages 2-3 always, use
   // the GradReducer; stage 1 accumulates in place and reduces in step().
-  g.active = (cand.zero_stage == 0 && cand.dp > 1) || cand.zero_stage >= 2;
-  if (!g.active) return g;
+  const bool reducer = (cand.zero_stage == 0 && cand.dp > 1) || cand.zero_stage >= 2;
+  if (!reducer) return g;
   if (measured != nullptr && measured->has_grad_passes()) {
     const double n = static_cast<double>(measured->optimizer_params);
     g.copy_s_per_elem = measured->grad_copy_s / n;
@@ -270,7 +270,7 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
   }
   eng.serial = cpu_ranks;
   const GradBufferPasses passes = grad_buffer_passes(context, cand, cluster, measured_step, ranks_per_host);
-  if (passes.active && !passes.source.empty()) {
+  if (!passes.source.empty()) {  // set only where the reducer runs
     r.notes.push_back(fmt::format("gradient buckets: copy {:.3g} ns, fp32 accumulate {:.3g} ns, in-step add {:.3g} ns "
                                   "per element ({})",
                                   passes.copy_s_per_elem * 1e9, passes.accumulate_s_per_elem * 1e9,
@@ -392,9 +392,10 @@ SimulationResult simulate_step(const PlanContext& context, const Candidate& cand
         // DeepSpeed's rule: a gradient that would overflow the bucket first sends the bucket.
         if (bucket > 0 && bucket + mod.params[i] > reduce_bucket) flush(end);
         if (bucket <= 0) start_bucket();
-        // Net of the in-place accumulation a measured step contains and the reducer's path skips.
+        // Net of the in-place accumulation a measured step contains and the reducer's path skips (all zero
+        // where the reducer does not run).
         const double copy_s =
-            passes.active ? std::max(0.0, (passes.copy_s_per_elem - passes.in_step_s_per_elem) * mod.params[i]) : 0.0;
+            std::max(0.0, (passes.copy_s_per_elem - passes.in_step_s_per_elem) * mod.params[i]);
         if (copy_s > 0) {
           eng.compute(eng.compute_free, copy_s, "gradient copy into bucket", i);
           r.grad_buffer_s += copy_s;

@@ -58,9 +58,11 @@ TrainingStepProbeResult probe_training_step(const ModelSpec& spec, std::int64_t 
   for (const auto& [name, p] : params) numel += p.numel();
   at::Tensor flat_grad = at::zeros({numel}, at::TensorOptions().dtype(options.dtype));
   at::Tensor fp32_grad = lowp ? at::zeros({numel}, at::kFloat) : flat_grad;
+  std::vector<std::pair<std::int64_t, std::int64_t>> slices;  // (offset, numel) per parameter
   std::int64_t offset = 0;
   for (auto& [name, p] : params) {
     p.mutable_grad() = flat_grad.narrow(0, offset, p.numel()).view(p.sizes());
+    slices.emplace_back(offset, p.numel());
     offset += p.numel();
   }
   bool first_micro = true;
@@ -99,7 +101,15 @@ TrainingStepProbeResult probe_training_step(const ModelSpec& spec, std::int64_t 
     body();
     return std::chrono::duration<double>(Clock::now() - t0).count();
   };
-  auto timed = [&] { return timed_with(micro_step); };
+  // One warm-up, then max(1, budget.reps) timed repetitions; each repetition takes as long as its slowest
+  // rank.
+  auto repetitions = [&](auto&& body) {
+    (void)timed_with(body);
+    std::vector<double> t;
+    for (int k = 0; k < std::max(1, budget.reps); ++k) t.push_back(timed_with(body));
+    max_over_ranks(t, comm);
+    return t;
+  };
 
   TrainingStepProbeResult r;
   r.precision = precision;
@@ -109,36 +119,19 @@ TrainingStepProbeResult probe_training_step(const ModelSpec& spec, std::int64_t 
   r.tokens = seq_len * micro_batch;
   // The warm-up is never the measurement (unlike ProbeBudget's rule for long probes): the first micro-step
   // allocates the activations and gradients and was measured 10x slower than the next on 2 ranks.
-  (void)timed();
-  for (int k = 0; k < std::max(1, budget.reps); ++k) r.rep_times_s.push_back(timed());
-  max_over_ranks(r.rep_times_s, comm);  // each repetition takes as long as its slowest rank
+  r.rep_times_s = repetitions(micro_step);
   r.forward_backward_s = pick_repetition(r.rep_times_s, budget.statistic);
 
   // The optimizer step, the same way (it is short: always warm-up + budget.reps, at least one).
-  (void)timed_with(optimizer_step);
-  std::vector<double> opt;
-  for (int k = 0; k < std::max(1, budget.reps); ++k) opt.push_back(timed_with(optimizer_step));
-  max_over_ranks(opt, comm);
   r.optimizer_params = numel;
-  r.optimizer_step_s = pick_repetition(opt, budget.statistic);
+  r.optimizer_step_s = pick_repetition(repetitions(optimizer_step), budget.statistic);
 
   // The bucketed reduction's gradient passes (probes.h), on buffers the size of the model's gradients.
-  std::vector<std::pair<std::int64_t, std::int64_t>> slices;  // (offset, numel) per parameter
-  offset = 0;
-  for (const auto& [name, p] : params) {
-    slices.emplace_back(offset, p.numel());
-    offset += p.numel();
-  }
-  const at::Tensor fresh = at::ones({numel}, at::TensorOptions().dtype(options.dtype));  // stands for autograd's gradients
+  // `fresh` stands for autograd's gradients.
+  const at::Tensor fresh = at::ones({numel}, at::TensorOptions().dtype(options.dtype));
   at::Tensor bucket = at::empty({numel}, at::TensorOptions().dtype(options.dtype));
   at::Tensor accum = at::zeros({numel}, at::kFloat);
-  auto time_pass = [&](auto&& body) {
-    (void)timed_with(body);
-    std::vector<double> t;
-    for (int k = 0; k < std::max(1, budget.reps); ++k) t.push_back(timed_with(body));
-    max_over_ranks(t, comm);
-    return pick_repetition(t, budget.statistic);
-  };
+  auto time_pass = [&](auto&& body) { return pick_repetition(repetitions(body), budget.statistic); };
   at::NoGradGuard no_grad;
   r.grad_copy_s = time_pass([&] {
     for (const auto& [off, n] : slices) bucket.narrow(0, off, n).copy_(fresh.narrow(0, off, n));

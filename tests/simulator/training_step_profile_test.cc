@@ -113,9 +113,10 @@ PlanContext cpu_context(std::int64_t seq = 128) {
   return ctx;
 }
 
-SimulationResult simulate(const PlanContext& ctx, const HardwareProfile& p, int dp, std::int64_t gas) {
+SimulationResult simulate(const PlanContext& ctx, const HardwareProfile& p, int dp, std::int64_t gas,
+                          int stage = 0) {
   Candidate c;
-  c.zero_stage = 0;
+  c.zero_stage = stage;
   c.dp = dp;
   c.micro_batch = 1;
   c.grad_accum = gas;
@@ -220,7 +221,8 @@ TEST(TrainingStepProfile, MeasuredGradientPassesPerBucket) {
   j["training_step"][1]["grad_accumulate_s"] = 0.018;
   j["training_step"][1]["grad_in_step_s"] = 0.015;
   const HardwareProfile p = parse_hardware_profile(j, "p.json");
-  const HardwareProfile q = parse_hardware_profile(nlohmann::json::parse(hardware_profile_to_json(p).dump()), "q");
+  const HardwareProfile q =
+      parse_hardware_profile(nlohmann::json::parse(hardware_profile_to_json(p).dump()), "q");
   EXPECT_DOUBLE_EQ(q.training_steps[1].grad_copy_s, 0.02);
   EXPECT_DOUBLE_EQ(q.training_steps[1].grad_accumulate_s, 0.018);
   EXPECT_DOUBLE_EQ(q.training_steps[1].grad_in_step_s, 0.015);
@@ -230,16 +232,7 @@ TEST(TrainingStepProfile, MeasuredGradientPassesPerBucket) {
   const ModuleCosts mc = module_costs(ctx.model, 128, 0);
   double P = 0;
   for (double x : mc.params) P += x;
-  auto run = [&](int stage, int dp, std::int64_t gas) {
-    Candidate c;
-    c.zero_stage = stage;
-    c.dp = dp;
-    c.micro_batch = 1;
-    c.grad_accum = gas;
-    SimulationOptions opt;
-    opt.profile = &p;
-    return simulate_step(ctx, c, opt);
-  };
+  auto run = [&](int stage, int dp, std::int64_t gas) { return simulate(ctx, p, dp, gas, stage); };
   // Stage 0: every gradient copied (net of the in-step add) and the whole bucket accumulated.
   const SimulationResult s0 = run(0, 2, 1);
   EXPECT_NEAR(s0.grad_buffer_s, (2e-8 - 1.5e-8) * P + 1.8e-8 * P, 1e-12);
@@ -267,7 +260,8 @@ TEST(TrainingStepProfile, MeasuredGradientPassesPerBucket) {
   c.micro_batch = 1;
   c.grad_accum = 1;
   const double hbm = gpu.cluster.gpu.hbm_bandwidth_GBps * 1e9;
-  EXPECT_NEAR(simulate_step(gpu, c, SimulationOptions{}).grad_buffer_s, 4.0 * P / hbm + 10.0 * P / 8 / hbm, 1e-15);
+  EXPECT_NEAR(simulate_step(gpu, c, SimulationOptions{}).grad_buffer_s, 4.0 * P / hbm + 10.0 * P / 8 / hbm,
+              1e-15);
 
   // The three go together, need optimizer_params and are > 0: errors naming the field.
   nlohmann::json bad = j;
